@@ -1,0 +1,264 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Clock } from '../clock.js';
+import { BrokenCircuitError, IsolatedCircuitError, withoutStack } from '../errors.js';
+import { contextOf, type ExecuteOptions, type Operation, type Policy } from '../policy.js';
+import { FAILURE, type Outcome, SLOW, SUCCESS } from '../window/sliding-window.js';
+import type { CircuitBreakerEvents } from './events.js';
+import { type CircuitBreakerOptions, resolveOptions } from './options.js';
+import { type CircuitSnapshot, parseSnapshot } from './snapshot.js';
+import { type CircuitState, nextState, type TransitionReason } from './state.js';
+import {
+  ConsecutiveFailures,
+  createWindow,
+  EitherStrategy,
+  RateThresholds,
+  type TripStrategy,
+} from './strategy.js';
+
+/**
+ * A circuit breaker: stops calling a dependency that keeps failing, lets a probe
+ * through after `openTimeout`, and closes again once probes succeed.
+ *
+ * It holds no timer: the move from open to half-open is decided when a call arrives,
+ * so an idle breaker costs nothing and never keeps a process alive.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ name: 'orders-db', failureThreshold: 5, openTimeout: 30_000 });
+ * const rows = await breaker.execute(({ signal }) => db.query(sql, { signal }), { signal: request.signal });
+ * ```
+ */
+export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implements Policy {
+  /** Name used in errors, events and metrics. */
+  readonly name: string;
+  private readonly clock: Clock;
+  private readonly strategy: TripStrategy;
+  private readonly isFailure: ((error: unknown) => boolean) | undefined;
+  private readonly openTimeout: number | ((consecutiveOpens: number) => number);
+  private readonly successThreshold: number;
+  private readonly halfOpenMaxCalls: number;
+  /** Infinity when slow calls are not watched. */
+  private readonly slowCallDuration: number;
+
+  private current: CircuitState = 'closed';
+  /**
+   * Bumped on every state change. A call counts only if it settles in the epoch it
+   * was admitted in, so a call that outlived a transition cannot skew the new state.
+   */
+  private epoch = 0;
+  private openUntil = 0;
+  private consecutiveOpens = 0;
+  private probesInFlight = 0;
+  private probeSuccesses = 0;
+  /** The failure that last opened the circuit: the `cause` of rejections. */
+  private lastFailure: unknown = undefined;
+
+  constructor(options?: CircuitBreakerOptions) {
+    super();
+    const o = resolveOptions(options);
+    this.name = o.name;
+    this.clock = o.clock;
+    this.isFailure = o.isFailure;
+    this.openTimeout = o.openTimeout;
+    this.successThreshold = o.successThreshold;
+    this.halfOpenMaxCalls = o.halfOpenMaxCalls;
+    this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
+
+    const consecutive =
+      o.failureThreshold === undefined ? undefined : new ConsecutiveFailures(o.failureThreshold);
+    const rate =
+      o.window === undefined
+        ? undefined
+        : new RateThresholds(
+            createWindow(o.window),
+            o.minimumCalls,
+            o.failureRateThreshold ?? Number.POSITIVE_INFINITY,
+            o.slowCallRateThreshold ?? Number.POSITIVE_INFINITY,
+          );
+    this.strategy =
+      consecutive && rate ? new EitherStrategy(consecutive, rate) : (consecutive ?? (rate as TripStrategy));
+
+    if (options?.initialState !== undefined) {
+      const snapshot = parseSnapshot(options.initialState);
+      this.consecutiveOpens = snapshot.consecutiveOpens;
+      // A half-open snapshot had probes in flight that died with it: resume as open and due, so the next call probes.
+      this.current = snapshot.state === 'half-open' ? 'open' : snapshot.state;
+      this.openUntil = snapshot.openUntil ?? 0;
+    }
+  }
+
+  /** The current state. An open circuit whose timeout has elapsed reads `open` until a call arrives. */
+  get state(): CircuitState {
+    return this.current;
+  }
+
+  /** ms until an open circuit admits a probe: 0 unless open; `Infinity` when isolated. */
+  get retryAfter(): number {
+    if (this.current === 'isolated') return Number.POSITIVE_INFINITY;
+    return this.current === 'open' ? Math.max(0, this.openUntil - this.clock.now()) : 0;
+  }
+
+  /**
+   * Runs `fn` unless the circuit is open, and counts its outcome.
+   *
+   * @throws {@link BrokenCircuitError} without calling `fn` while open (or half-open with every probe slot taken).
+   * @throws {@link IsolatedCircuitError} without calling `fn` while isolated.
+   * @throws the caller's `signal.reason` without calling `fn` when the signal was aborted before the call.
+   * @throws whatever `fn` threw, unchanged.
+   */
+  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    const context = contextOf(options);
+    if (context.signal.aborted) throw context.signal.reason;
+    const epoch = this.admit();
+    const start = this.clock.now();
+    let result: T;
+    try {
+      result = await fn(context);
+    } catch (error) {
+      this.onFailure(epoch, start, error, context.signal);
+      throw error;
+    }
+    this.onSuccess(epoch, start);
+    return result;
+  }
+
+  /** Holds the circuit open, rejecting every call with {@link IsolatedCircuitError}, until {@link reset}. */
+  isolate(): void {
+    this.moveTo('isolated', 'isolated');
+  }
+
+  /** Lets every call through, uncounted, until {@link reset}. */
+  disable(): void {
+    this.moveTo('disabled', 'disabled');
+  }
+
+  /** Returns to closed with every count cleared. */
+  reset(): void {
+    if (this.current === 'closed') {
+      this.epoch++;
+      this.strategy.reset();
+      this.consecutiveOpens = 0;
+    } else {
+      this.moveTo('closed', 'reset');
+    }
+  }
+
+  /** The state as plain JSON, to restore later with the `initialState` option. */
+  snapshot(): CircuitSnapshot {
+    const timed = this.current === 'open' || this.current === 'half-open';
+    return {
+      version: 1,
+      state: this.current,
+      openUntil: timed ? this.openUntil : null,
+      consecutiveOpens: this.consecutiveOpens,
+    };
+  }
+
+  /** Removes every listener. The breaker holds nothing else to release. */
+  [Symbol.dispose](): void {
+    this.removeAllListeners();
+  }
+
+  /** Admits a call, returning the epoch it runs in, or throws the rejection. */
+  private admit(): number {
+    switch (this.current) {
+      case 'closed':
+      case 'disabled':
+        return this.epoch;
+      case 'open': {
+        if (this.clock.now() < this.openUntil) throw this.reject('open');
+        this.moveTo('half-open', 'open-timeout-elapsed');
+        return this.admitProbe();
+      }
+      case 'half-open':
+        return this.admitProbe();
+      case 'isolated':
+        throw this.reject('isolated');
+    }
+  }
+
+  private admitProbe(): number {
+    if (this.probesInFlight >= this.halfOpenMaxCalls) throw this.reject('half-open');
+    this.probesInFlight++;
+    return this.epoch;
+  }
+
+  private reject(reason: 'open' | 'half-open' | 'isolated'): BrokenCircuitError {
+    const name = this.name;
+    const error =
+      reason === 'isolated'
+        ? withoutStack(() => new IsolatedCircuitError(name))
+        : withoutStack(() => new BrokenCircuitError(name, this.retryAfter, { cause: this.lastFailure }));
+    if (this.listenerCount('rejected') !== 0) this.emit('rejected', { reason, error });
+    return error;
+  }
+
+  private onSuccess(epoch: number, start: number): void {
+    const duration = this.clock.now() - start;
+    const slow = duration > this.slowCallDuration;
+    if (this.listenerCount('succeeded') !== 0) this.emit('succeeded', { duration, slow });
+    if (epoch === this.epoch) this.count(slow ? SLOW : SUCCESS, undefined);
+  }
+
+  private onFailure(epoch: number, start: number, error: unknown, signal: AbortSignal): void {
+    const duration = this.clock.now() - start;
+    const ignored = signal.aborted
+      ? 'aborted'
+      : this.isFailure !== undefined && !this.isFailure(error)
+        ? 'not-a-failure'
+        : undefined;
+    if (ignored !== undefined) {
+      if (this.listenerCount('ignored') !== 0) this.emit('ignored', { error, reason: ignored, duration });
+      if (epoch === this.epoch && this.current === 'half-open') this.probesInFlight--;
+      return;
+    }
+    const slow = duration > this.slowCallDuration;
+    if (this.listenerCount('failed') !== 0) this.emit('failed', { error, duration, slow });
+    if (epoch === this.epoch) this.count(slow ? FAILURE | SLOW : FAILURE, error);
+  }
+
+  /** Counts a call that settled in the epoch it was admitted in. */
+  private count(outcome: Outcome, error: unknown): void {
+    if (this.current === 'closed') {
+      const reason = this.strategy.record(this.clock.now(), outcome);
+      if (reason !== undefined) this.open(reason, error);
+    } else if (this.current === 'half-open') {
+      this.probesInFlight--;
+      // A slow probe is no sign of recovery when slow calls are what tripped the circuit.
+      if (outcome !== SUCCESS) this.open('probe-failed', error);
+      else if (++this.probeSuccesses >= this.successThreshold) this.moveTo('closed', 'probes-succeeded');
+    }
+  }
+
+  private open(reason: TransitionReason, error: unknown): void {
+    const opens = this.consecutiveOpens + 1;
+    const timeout = typeof this.openTimeout === 'number' ? this.openTimeout : this.openTimeout(opens);
+    if (!(timeout >= 0 && timeout !== Number.POSITIVE_INFINITY)) {
+      throw new RangeError(
+        `openTimeout(${opens}) must return a finite number of ms >= 0, got ${String(timeout)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    this.consecutiveOpens = opens;
+    this.openUntil = this.clock.now() + timeout;
+    this.lastFailure = error;
+    this.moveTo('open', reason);
+  }
+
+  private moveTo(to: CircuitState, reason: TransitionReason): void {
+    const from = this.current;
+    if (from === to || nextState(from, reason) !== to) return;
+    this.current = to;
+    this.epoch++;
+    this.probesInFlight = 0;
+    this.probeSuccesses = 0;
+    this.strategy.reset();
+    if (to === 'closed') {
+      this.consecutiveOpens = 0;
+      this.lastFailure = undefined;
+    }
+    if (this.listenerCount('stateChanged') !== 0) this.emit('stateChanged', { from, to, reason });
+  }
+}

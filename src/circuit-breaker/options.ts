@@ -1,0 +1,192 @@
+import { type Clock, systemClock } from '../clock.js';
+import * as v from '../validate.js';
+import type { WindowOptions } from '../window/sliding-window.js';
+import type { CircuitSnapshot } from './snapshot.js';
+
+/** Options of {@link CircuitBreaker}. Every option is validated once, at construction. */
+export interface CircuitBreakerOptions {
+  /**
+   * Names the breaker in errors, events and metrics.
+   * @default 'circuit-breaker'
+   */
+  name?: string;
+  /**
+   * Consecutive failures that open the circuit. When `failureRateThreshold` is given,
+   * consecutive tripping applies only if this is given too.
+   * @default 5
+   */
+  failureThreshold?: number;
+  /**
+   * Consecutive probe successes in half-open state that close the circuit.
+   * @default 1
+   */
+  successThreshold?: number;
+  /**
+   * How long (ms) the circuit stays open before a probe is let through, or a function of
+   * the number of times it opened in a row (1 on the first trip), so repeated trips back off.
+   * @default 30_000
+   * @example
+   * ```ts
+   * openTimeout: (opens) => Math.min(1_000 * 2 ** (opens - 1), 60_000)
+   * ```
+   */
+  openTimeout?: number | ((consecutiveOpens: number) => number);
+  /**
+   * Probes admitted at once while half-open; other calls are rejected meanwhile.
+   * @default 1
+   */
+  halfOpenMaxCalls?: number;
+  /**
+   * Which errors count as failures of the dependency. An error for which this returns
+   * `false` passes through to the caller and counts neither way.
+   * @default () => true
+   * @example
+   * ```ts
+   * isFailure: (error) => !(error instanceof NotFoundError)
+   * ```
+   */
+  isFailure?: (error: unknown) => boolean;
+  /**
+   * Turns on rate mode: the circuit opens when, over `window`, at least `minimumCalls`
+   * calls were counted and `failures / calls >= failureRateThreshold`. In `(0, 1]`.
+   */
+  failureRateThreshold?: number;
+  /**
+   * The calls a rate threshold looks at: the last N calls, or the calls of the last N ms.
+   * @default { type: 'count', size: 100 }
+   */
+  window?: WindowOptions;
+  /**
+   * Calls the window must hold before a rate threshold can open the circuit.
+   * @default 10
+   */
+  minimumCalls?: number;
+  /** A call that takes longer than this (ms) counts as slow. Needs `slowCallRateThreshold`. */
+  slowCallDuration?: number;
+  /**
+   * The circuit opens when the share of slow calls over `window` reaches this, in `(0, 1]`.
+   * Needs `slowCallDuration`. A slow probe in half-open state counts as a failed probe.
+   */
+  slowCallRateThreshold?: number;
+  /**
+   * A state to start from, as returned by {@link CircuitBreaker.snapshot}: an open
+   * breaker restored before its timeout is still open.
+   */
+  initialState?: CircuitSnapshot;
+  /**
+   * The clock that times open timeouts, windows and call durations.
+   * @default systemClock
+   */
+  clock?: Clock;
+}
+
+export const DEFAULTS = {
+  name: 'circuit-breaker',
+  failureThreshold: 5,
+  successThreshold: 1,
+  openTimeout: 30_000,
+  halfOpenMaxCalls: 1,
+  minimumCalls: 10,
+  window: { type: 'count', size: 100 },
+} as const;
+
+const KEYS = [
+  'name',
+  'failureThreshold',
+  'successThreshold',
+  'openTimeout',
+  'halfOpenMaxCalls',
+  'isFailure',
+  'failureRateThreshold',
+  'window',
+  'minimumCalls',
+  'slowCallDuration',
+  'slowCallRateThreshold',
+  'initialState',
+  'clock',
+];
+
+/** The options after validation, with defaults filled in. */
+export interface ResolvedOptions {
+  name: string;
+  /** Undefined when consecutive tripping is off. */
+  failureThreshold: number | undefined;
+  successThreshold: number;
+  openTimeout: number | ((consecutiveOpens: number) => number);
+  halfOpenMaxCalls: number;
+  isFailure: ((error: unknown) => boolean) | undefined;
+  failureRateThreshold: number | undefined;
+  window: WindowOptions | undefined;
+  minimumCalls: number;
+  slowCallDuration: number | undefined;
+  slowCallRateThreshold: number | undefined;
+  clock: Clock;
+}
+
+function windowOptions(value: unknown): WindowOptions {
+  const w = v.object('window', value);
+  if (w.type === 'count') {
+    v.knownKeys('window', w, ['type', 'size']);
+    return { type: 'count', size: v.integer('window.size', w.size, 1) };
+  }
+  if (w.type === 'time') {
+    v.knownKeys('window', w, ['type', 'duration', 'buckets']);
+    const buckets = w.buckets === undefined ? 10 : v.integer('window.buckets', w.buckets, 1);
+    const duration = v.milliseconds('window.duration', w.duration, 1);
+    return { type: 'time', duration, buckets };
+  }
+  throw new TypeError(`window.type must be "count" or "time", got ${v.show(w.type)}`);
+}
+
+export function resolveOptions(options: CircuitBreakerOptions = {}): ResolvedOptions {
+  const o = v.object('options', options) as CircuitBreakerOptions;
+  v.knownKeys('CircuitBreaker', o, KEYS);
+  const rate =
+    o.failureRateThreshold === undefined
+      ? undefined
+      : v.ratio('failureRateThreshold', o.failureRateThreshold, true);
+  const slowRate =
+    o.slowCallRateThreshold === undefined
+      ? undefined
+      : v.ratio('slowCallRateThreshold', o.slowCallRateThreshold, true);
+  const slowDuration =
+    o.slowCallDuration === undefined ? undefined : v.milliseconds('slowCallDuration', o.slowCallDuration);
+  if ((slowRate === undefined) !== (slowDuration === undefined)) {
+    throw new TypeError(
+      `slowCallDuration and slowCallRateThreshold go together, got slowCallDuration ${v.show(slowDuration)} and slowCallRateThreshold ${v.show(slowRate)}`,
+    );
+  }
+  const windowed = rate !== undefined || slowRate !== undefined;
+  if (!windowed && (o.window !== undefined || o.minimumCalls !== undefined)) {
+    throw new TypeError('window and minimumCalls need failureRateThreshold or slowCallRateThreshold');
+  }
+  let failureThreshold: number | undefined;
+  if (o.failureThreshold !== undefined)
+    failureThreshold = v.integer('failureThreshold', o.failureThreshold, 1);
+  else if (rate === undefined) failureThreshold = DEFAULTS.failureThreshold;
+
+  const openTimeout = o.openTimeout ?? DEFAULTS.openTimeout;
+  if (typeof openTimeout !== 'function') v.milliseconds('openTimeout', openTimeout);
+
+  return {
+    name: o.name === undefined ? DEFAULTS.name : v.string('name', o.name),
+    failureThreshold,
+    successThreshold:
+      o.successThreshold === undefined
+        ? DEFAULTS.successThreshold
+        : v.integer('successThreshold', o.successThreshold, 1),
+    openTimeout,
+    halfOpenMaxCalls:
+      o.halfOpenMaxCalls === undefined
+        ? DEFAULTS.halfOpenMaxCalls
+        : v.integer('halfOpenMaxCalls', o.halfOpenMaxCalls, 1),
+    isFailure: o.isFailure === undefined ? undefined : v.func('isFailure', o.isFailure),
+    failureRateThreshold: rate,
+    window: windowed ? windowOptions(o.window ?? DEFAULTS.window) : undefined,
+    minimumCalls:
+      o.minimumCalls === undefined ? DEFAULTS.minimumCalls : v.integer('minimumCalls', o.minimumCalls, 1),
+    slowCallDuration: slowDuration,
+    slowCallRateThreshold: slowRate,
+    clock: o.clock === undefined ? systemClock : v.clock('clock', o.clock),
+  };
+}

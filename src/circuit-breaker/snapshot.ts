@@ -1,0 +1,56 @@
+import { show } from '../validate.js';
+import { type CircuitState, STATES } from './state.js';
+
+/**
+ * A breaker's state as plain JSON, from {@link CircuitBreaker.snapshot}; pass it back
+ * as `initialState` to restore it. Counts of recent calls are not carried: a restored
+ * closed breaker starts counting afresh.
+ */
+export interface CircuitSnapshot {
+  readonly version: 1;
+  readonly state: CircuitState;
+  /** Clock time (ms) at which an open circuit admits its next probe; `null` unless open or half-open. */
+  readonly openUntil: number | null;
+  /** Times the circuit opened without closing in between (the argument of a function `openTimeout`). */
+  readonly consecutiveOpens: number;
+}
+
+const KEYS = ['version', 'state', 'openUntil', 'consecutiveOpens'];
+
+/**
+ * Checks a snapshot read from outside (a file, a cache) field by field and copies it
+ * into a fresh object, so nothing else it carries, `__proto__` included, reaches the breaker.
+ */
+export function parseSnapshot(value: unknown): CircuitSnapshot {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`initialState must be an object from snapshot(), got ${show(value)}`);
+  }
+  for (const key of Reflect.ownKeys(value)) {
+    if (typeof key !== 'string' || !KEYS.includes(key)) {
+      throw new TypeError(`initialState has an unknown field ${String(key)}`);
+    }
+  }
+  const s = value as Record<string, unknown>;
+  if (s.version !== 1) throw new TypeError(`initialState.version must be 1, got ${show(s.version)}`);
+  if (typeof s.state !== 'string' || !STATES.includes(s.state as CircuitState)) {
+    throw new TypeError(`initialState.state must be one of ${STATES.join(', ')}, got ${show(s.state)}`);
+  }
+  const state = s.state as CircuitState;
+  const timed = state === 'open' || state === 'half-open';
+  if (timed ? !Number.isFinite(s.openUntil) : s.openUntil !== null) {
+    throw new TypeError(
+      `initialState.openUntil must be ${timed ? 'a finite number' : 'null'} when state is ${state}, got ${show(s.openUntil)}`,
+    );
+  }
+  if (!Number.isInteger(s.consecutiveOpens) || (s.consecutiveOpens as number) < 0) {
+    throw new TypeError(
+      `initialState.consecutiveOpens must be an integer >= 0, got ${show(s.consecutiveOpens)}`,
+    );
+  }
+  return {
+    version: 1,
+    state,
+    openUntil: timed ? (s.openUntil as number) : null,
+    consecutiveOpens: s.consecutiveOpens as number,
+  };
+}

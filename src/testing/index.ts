@@ -1,0 +1,2 @@
+export { flushPromises, ManualClock } from './manual-clock.js';
+export { seededRandom } from './seeded-random.js';
