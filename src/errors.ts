@@ -84,3 +84,50 @@ const ISOLATED = brand(IsolatedCircuitError, 'IsolatedCircuitError');
 export function isIsolatedCircuitError(error: unknown): error is IsolatedCircuitError {
   return hasBrand(error, ISOLATED);
 }
+
+/**
+ * A `timeout` policy's own timer fired before the call settled. `cause` is the call's
+ * own error when it settled (cooperative strategy) after being aborted.
+ */
+export class TimeoutError extends BreakwaterError {
+  /** The limit (ms) that was exceeded. */
+  readonly timeout: number;
+
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(`Call timed out after ${timeout} ms`, options);
+    this.timeout = timeout;
+  }
+}
+const TIMEOUT = brand(TimeoutError, 'TimeoutError');
+
+/** Whether `error` is a {@link TimeoutError}. */
+export function isTimeoutError(error: unknown): error is TimeoutError {
+  return hasBrand(error, TIMEOUT);
+}
+
+/**
+ * A bulkhead turned a call away: every slot and queue place was taken (`full`), or the
+ * call waited in the queue longer than `queueTimeout` (`queue-timeout`).
+ */
+export class BulkheadRejectedError extends BreakwaterError {
+  readonly reason: 'full' | 'queue-timeout';
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+
+  constructor(reason: 'full' | 'queue-timeout', maxConcurrent: number, maxQueue: number) {
+    super(
+      reason === 'full'
+        ? `Bulkhead is full (${maxConcurrent} running, ${maxQueue} queued)`
+        : 'Call waited too long in the bulkhead queue',
+    );
+    this.reason = reason;
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
+  }
+}
+const BULKHEAD = brand(BulkheadRejectedError, 'BulkheadRejectedError');
+
+/** Whether `error` is a {@link BulkheadRejectedError}. */
+export function isBulkheadRejectedError(error: unknown): error is BulkheadRejectedError {
+  return hasBrand(error, BULKHEAD);
+}

@@ -1,12 +1,21 @@
+export * from './bulkhead/index.js';
 export * from './circuit-breaker/index.js';
 export { type Clock, type RandomSource, systemClock, type TimerHandle } from './clock.js';
 export {
   BreakwaterError,
   BrokenCircuitError,
+  BulkheadRejectedError,
   IsolatedCircuitError,
   isBreakwaterError,
   isBrokenCircuitError,
+  isBulkheadRejectedError,
   isIsolatedCircuitError,
+  isTimeoutError,
+  TimeoutError,
 } from './errors.js';
-export type { ExecuteContext, ExecuteOptions, Operation, Policy } from './policy.js';
+export * from './fallback/index.js';
+export * from './pipeline/index.js';
+export type { ExecuteContext, ExecuteOptions, ExtraOf, Operation, Policy, PolicyDefaults } from './policy.js';
+export * from './retry/index.js';
+export * from './timeout/index.js';
 export type { WindowOptions } from './window/sliding-window.js';

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import type { Clock, RandomSource } from './clock.js';
 
 /** What a policy hands to the function it runs. */
 export interface ExecuteContext {
@@ -6,21 +7,36 @@ export interface ExecuteContext {
   readonly signal: AbortSignal;
   /** 0 for the first attempt; set by `retry` for each retry. */
   readonly attempt: number;
+  /** The caller's key for this operation (e.g. `orders:42`), as given to `execute`; used by `fallback`'s stale cache. */
+  readonly key: string | undefined;
 }
 
 /** Per-call options of `execute`. */
 export interface ExecuteOptions {
   /** The caller's signal: a call aborted before it starts is not run; an abort is never counted as a failure. */
   readonly signal?: AbortSignal;
+  /** Names what this call fetches, for policies that keep state per operation (`fallback`'s `staleIfError`). */
+  readonly key?: string;
 }
 
 /** The function a policy runs. */
 export type Operation<T> = (context: ExecuteContext) => PromiseLike<T> | T;
 
-/** Anything that runs a function under some rule: every policy, the circuit breaker and `pipeline`. */
-export interface Policy {
-  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T>;
+/**
+ * Anything that runs a function under some rule: every policy, the circuit breaker and `pipeline`.
+ * `Extra` is what the policy may answer instead of the function's result (a fallback's value).
+ */
+export interface Policy<Extra = never> {
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra>;
+  /** Type-level only (never set): carries `Extra` so that `pipeline` can add it to its result type. */
+  readonly [EXTRA]?: Extra;
 }
+
+/** A type-only key: no value exists at run time. */
+export declare const EXTRA: unique symbol;
+
+/** What a policy may answer instead of the function's result: `never` for all but fallbacks. */
+export type ExtraOf<P> = P extends { readonly [EXTRA]?: infer E } ? (unknown extends E ? never : E) : never;
 
 /**
  * The context object passed between policies. A policy that changes nothing (the
@@ -30,6 +46,7 @@ export class CallContext implements ExecuteContext {
   constructor(
     readonly signal: AbortSignal,
     readonly attempt: number,
+    readonly key: string | undefined,
   ) {}
 }
 
@@ -41,11 +58,29 @@ export class CallContext implements ExecuteContext {
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 setMaxListeners(0, NEVER_ABORTED);
 
-const ROOT = new CallContext(NEVER_ABORTED, 0);
+const ROOT = new CallContext(NEVER_ABORTED, 0, undefined);
 
 /** The context for a call, reusing the parent's when a policy passed one in. */
 export function contextOf(options: ExecuteOptions | undefined): ExecuteContext {
   if (options === undefined) return ROOT;
   if (options instanceof CallContext) return options;
-  return options.signal === undefined ? ROOT : new CallContext(options.signal, 0);
+  if (options.signal === undefined && options.key === undefined) return ROOT;
+  return new CallContext(options.signal ?? NEVER_ABORTED, 0, options.key);
+}
+
+/** The clock and random source a `pipeline` hands to the policies that were given none of their own. */
+export interface PolicyDefaults {
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+}
+
+/** How `pipeline` hands its defaults to a policy; policies that use a clock or randomness implement it. */
+export const ADOPT_DEFAULTS: unique symbol = Symbol('breakwater.adoptDefaults');
+
+export interface AdoptsDefaults {
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void;
+}
+
+export function adoptsDefaults(policy: object): policy is AdoptsDefaults {
+  return typeof (policy as Partial<AdoptsDefaults>)[ADOPT_DEFAULTS] === 'function';
 }

@@ -29,6 +29,16 @@ export function milliseconds(name: string, value: unknown, min = 0): number {
   return value;
 }
 
+/** A finite number >= `min`. */
+export function finite(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number')
+    throw new TypeError(`${name} must be a finite number >= ${min}, got ${show(value)}`);
+  if (!Number.isFinite(value) || value < min) {
+    throw new RangeError(`${name} must be a finite number >= ${min}, got ${show(value)}`);
+  }
+  return value;
+}
+
 /** A fraction in `[0, 1]`, or `(0, 1]` when `exclusiveZero`. */
 export function ratio(name: string, value: unknown, exclusiveZero = false): number {
   const range = exclusiveZero ? '(0, 1]' : '[0, 1]';

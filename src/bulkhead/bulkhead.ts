@@ -1,0 +1,174 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { BulkheadRejectedError, withoutStack } from '../errors.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  contextOf,
+  type ExecuteOptions,
+  NEVER_ABORTED,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+} from '../policy.js';
+import * as v from '../validate.js';
+
+/** Options of {@link bulkhead}. */
+export interface BulkheadOptions {
+  /** Calls that may run at once. */
+  maxConcurrent: number;
+  /**
+   * Calls that may wait for a slot, first in first out; past that, calls are rejected.
+   * @default 0
+   */
+  maxQueue?: number;
+  /** How long (ms) a call may wait in the queue before it is rejected. @default no limit */
+  queueTimeout?: number;
+  /** Times `queueTimeout`. @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+}
+
+export interface BulkheadRejectedEvent {
+  readonly reason: 'full' | 'queue-timeout';
+}
+
+export interface BulkheadEvents {
+  rejected: [BulkheadRejectedEvent];
+}
+
+/** A call waiting for a slot: a node of the queue's doubly linked list, so removal from anywhere is O(1). */
+class Waiter {
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+  timer: TimerHandle | undefined;
+
+  constructor(
+    readonly bulkhead: BulkheadPolicy,
+    readonly signal: AbortSignal,
+    readonly resolve: () => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  readonly onAbort = (): void => {
+    this.bulkhead.leave(this);
+    this.reject(this.signal.reason);
+  };
+
+  readonly onTimeout = (): void => {
+    this.timer = undefined;
+    this.bulkhead.leave(this);
+    this.reject(this.bulkhead.rejection('queue-timeout'));
+  };
+}
+
+/** Limits how many calls run at once. See {@link bulkhead}. */
+export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Policy, AdoptsDefaults {
+  readonly maxConcurrent: number;
+  readonly maxQueue: number;
+  readonly queueTimeout: number | undefined;
+  private clock: Clock | undefined;
+  private running = 0;
+  private waiting = 0;
+  private head: Waiter | undefined;
+  private tail: Waiter | undefined;
+
+  constructor(options: BulkheadOptions) {
+    super();
+    const o = v.object('bulkhead options', options) as unknown as BulkheadOptions;
+    v.knownKeys('bulkhead', o, ['maxConcurrent', 'maxQueue', 'queueTimeout', 'clock']);
+    this.maxConcurrent = v.integer('maxConcurrent', o.maxConcurrent, 1);
+    this.maxQueue = o.maxQueue === undefined ? 0 : v.integer('maxQueue', o.maxQueue, 0);
+    this.queueTimeout =
+      o.queueTimeout === undefined ? undefined : v.milliseconds('queueTimeout', o.queueTimeout);
+    this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+  }
+
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+  }
+
+  /** Calls running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Calls waiting for a slot. */
+  get queued(): number {
+    return this.waiting;
+  }
+
+  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    const context = contextOf(options);
+    if (context.signal.aborted) throw context.signal.reason;
+    if (this.running < this.maxConcurrent) this.running++;
+    else if (this.waiting < this.maxQueue) await this.enqueue(context.signal);
+    else throw this.rejection('full');
+    try {
+      return await fn(context);
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Waits until a finishing call hands over its slot (the slot count does not change on a hand-over). */
+  private enqueue(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter(this, signal, resolve, reject);
+      if (this.tail === undefined) this.head = waiter;
+      else {
+        this.tail.next = waiter;
+        waiter.prev = this.tail;
+      }
+      this.tail = waiter;
+      this.waiting++;
+      if (signal !== NEVER_ABORTED) signal.addEventListener('abort', waiter.onAbort, { once: true });
+      if (this.queueTimeout !== undefined) {
+        waiter.timer = (this.clock ?? systemClock).setTimeout(waiter.onTimeout, this.queueTimeout);
+      }
+    });
+  }
+
+  private release(): void {
+    const next = this.head;
+    if (next === undefined) {
+      this.running--;
+      return;
+    }
+    this.leave(next);
+    next.resolve();
+  }
+
+  /** @internal Unlinks a waiter and drops its timer and listener. */
+  leave(waiter: Waiter): void {
+    if (waiter.prev === undefined) this.head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) this.tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    this.waiting--;
+    waiter.timer?.clear();
+    waiter.signal.removeEventListener('abort', waiter.onAbort);
+  }
+
+  /** @internal */
+  rejection(reason: 'full' | 'queue-timeout'): BulkheadRejectedError {
+    if (this.listenerCount('rejected') !== 0) this.emit('rejected', { reason });
+    // Rejections are the hot path under overload: no stack trace (see withoutStack).
+    return withoutStack(() => new BulkheadRejectedError(reason, this.maxConcurrent, this.maxQueue));
+  }
+}
+
+/**
+ * Limits how many calls run at once, so one slow dependency cannot take every socket
+ * or worker. Excess calls wait in a FIFO queue (up to `maxQueue`, for at most
+ * `queueTimeout`); beyond it they are rejected with {@link BulkheadRejectedError}.
+ * A queued call whose signal aborts leaves the queue at once.
+ *
+ * @example
+ * ```ts
+ * const policy = bulkhead({ maxConcurrent: 10, maxQueue: 100, queueTimeout: 1_000 });
+ * ```
+ */
+export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
+  return new BulkheadPolicy(options);
+}

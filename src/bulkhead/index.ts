@@ -1,0 +1,7 @@
+export {
+  type BulkheadEvents,
+  type BulkheadOptions,
+  BulkheadPolicy,
+  type BulkheadRejectedEvent,
+  bulkhead,
+} from './bulkhead.js';

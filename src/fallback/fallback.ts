@@ -1,0 +1,170 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, systemClock } from '../clock.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  contextOf,
+  type EXTRA,
+  type ExecuteContext,
+  type ExecuteOptions,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+} from '../policy.js';
+import * as v from '../validate.js';
+
+/** What a fallback returns: a value, or a function of the error and the call's context. */
+export type FallbackValue<R> = R | ((error: unknown, context: ExecuteContext) => R | PromiseLike<R>);
+
+/** Options of {@link fallback}. */
+export interface FallbackOptions {
+  /**
+   * Which errors fall back; others reach the caller unchanged. A call whose caller
+   * aborted it never falls back.
+   * @default () => true
+   */
+  shouldFallback?: (error: unknown) => boolean;
+  /**
+   * Serve the last good result for the same key when a call fails, if it is at most
+   * `maxAge` ms old; the fallback value applies only when there is none. Memory is
+   * bounded: the least recently used of more than `maxEntries` keys is dropped.
+   * @example
+   * ```ts
+   * staleIfError: { key: (ctx) => ctx.key ?? 'all', maxAge: 60_000, maxEntries: 1_000 }
+   * ```
+   */
+  staleIfError?: StaleIfErrorOptions;
+  /** Times the entries of `staleIfError`. @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+}
+
+export interface StaleIfErrorOptions {
+  /** @default (ctx) => ctx.key ?? '' */
+  key?: (context: ExecuteContext) => string;
+  /** How old (ms) a result may be and still be served. */
+  maxAge: number;
+  /** @default 1_000 */
+  maxEntries?: number;
+}
+
+export interface FellBackEvent {
+  /** The error that the fallback replaced. */
+  readonly error: unknown;
+  /** Whether a stale result was served (from `staleIfError`) rather than the fallback value. */
+  readonly stale: boolean;
+}
+
+export interface FallbackEvents {
+  fellBack: [FellBackEvent];
+}
+
+interface Entry {
+  value: unknown;
+  at: number;
+}
+
+/** Answers with a substitute when a call fails. See {@link fallback}. */
+export class FallbackPolicy<R = unknown>
+  extends EventEmitter<FallbackEvents>
+  implements Policy<R>, AdoptsDefaults
+{
+  declare readonly [EXTRA]?: R;
+  private readonly value: FallbackValue<R>;
+  private readonly shouldFallback: ((error: unknown) => boolean) | undefined;
+  private readonly stale: Required<StaleIfErrorOptions> | undefined;
+  /** Insertion order is recency order: a hit is deleted and set again. */
+  private readonly cache = new Map<string, Entry>();
+  private clock: Clock | undefined;
+
+  constructor(value: FallbackValue<R>, options: FallbackOptions = {}) {
+    super();
+    v.knownKeys('fallback', v.object('fallback options', options), [
+      'shouldFallback',
+      'staleIfError',
+      'clock',
+    ]);
+    this.value = value;
+    this.shouldFallback =
+      options.shouldFallback === undefined ? undefined : v.func('shouldFallback', options.shouldFallback);
+    this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
+    const s = options.staleIfError;
+    if (s !== undefined) {
+      v.knownKeys('staleIfError', v.object('staleIfError', s), ['key', 'maxAge', 'maxEntries']);
+      this.stale = {
+        key: s.key === undefined ? (ctx) => ctx.key ?? '' : v.func('staleIfError.key', s.key),
+        maxAge: v.milliseconds('staleIfError.maxAge', s.maxAge),
+        maxEntries:
+          s.maxEntries === undefined ? 1_000 : v.integer('staleIfError.maxEntries', s.maxEntries, 1),
+      };
+    }
+  }
+
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+  }
+
+  /** Results kept for `staleIfError`. */
+  get cachedEntries(): number {
+    return this.cache.size;
+  }
+
+  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | R> {
+    const context = contextOf(options);
+    let result: T;
+    try {
+      result = await fn(context);
+    } catch (error) {
+      if (context.signal.aborted || (this.shouldFallback !== undefined && !this.shouldFallback(error)))
+        throw error;
+      return this.substitute(error, context);
+    }
+    if (this.stale !== undefined) this.remember(this.stale.key(context), result);
+    return result;
+  }
+
+  private async substitute(error: unknown, context: ExecuteContext): Promise<R> {
+    if (this.stale !== undefined) {
+      const key = this.stale.key(context);
+      const entry = this.cache.get(key);
+      if (entry !== undefined) {
+        if (this.now() - entry.at <= this.stale.maxAge) {
+          this.cache.delete(key);
+          this.cache.set(key, entry);
+          if (this.listenerCount('fellBack') !== 0) this.emit('fellBack', { error, stale: true });
+          return entry.value as R;
+        }
+        this.cache.delete(key);
+      }
+    }
+    if (this.listenerCount('fellBack') !== 0) this.emit('fellBack', { error, stale: false });
+    const value = this.value;
+    return typeof value === 'function'
+      ? (value as (error: unknown, context: ExecuteContext) => R | PromiseLike<R>)(error, context)
+      : value;
+  }
+
+  private remember(key: string, value: unknown): void {
+    const cache = this.cache;
+    cache.delete(key);
+    cache.set(key, { value, at: this.now() });
+    if (cache.size > this.stale!.maxEntries) cache.delete(cache.keys().next().value!);
+  }
+
+  private now(): number {
+    return (this.clock ?? systemClock).now();
+  }
+}
+
+/**
+ * Answers with a substitute when a call fails: a value, or a function of the error and
+ * the context (which may itself throw, e.g. to wrap the error). With `staleIfError`, the
+ * last good result for the same key comes first.
+ *
+ * @example
+ * ```ts
+ * const policy = fallback((error, ctx) => cachedOrders, { shouldFallback: (e) => !(e instanceof AuthError) });
+ * ```
+ */
+export function fallback<R>(value: FallbackValue<R>, options?: FallbackOptions): FallbackPolicy<R> {
+  return new FallbackPolicy(value, options);
+}

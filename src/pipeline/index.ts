@@ -1,0 +1,1 @@
+export { Pipeline, pipeline } from './pipeline.js';

@@ -1,0 +1,104 @@
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  adoptsDefaults,
+  contextOf,
+  type EXTRA,
+  type ExecuteContext,
+  type ExecuteOptions,
+  type ExtraOf,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+} from '../policy.js';
+import * as v from '../validate.js';
+
+/**
+ * Policies run one inside the other; the first is the outermost. See {@link pipeline}.
+ */
+export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unknown>[]>
+  implements Policy<ExtraOf<P[number]>>, AdoptsDefaults
+{
+  declare readonly [EXTRA]?: ExtraOf<P[number]>;
+  /** The policies, outermost first, for introspection (metrics adapters walk this). */
+  readonly policies: P;
+
+  constructor(policies: P, defaults: PolicyDefaults = {}) {
+    policies.forEach((policy, i) => {
+      if (typeof policy !== 'object' || policy === null || typeof policy.execute !== 'function') {
+        throw new TypeError(
+          `pipeline: argument ${i + 1} must be a policy with execute(fn, options), got ${v.show(policy)}`,
+        );
+      }
+    });
+    this.policies = Object.freeze([...policies]) as unknown as P;
+    this[ADOPT_DEFAULTS](defaults);
+  }
+
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    if (defaults.clock === undefined && defaults.random === undefined) return;
+    for (const policy of this.policies) if (adoptsDefaults(policy)) policy[ADOPT_DEFAULTS](defaults);
+  }
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | ExtraOf<P[number]>> {
+    return this.runFrom(0, fn, contextOf(options));
+  }
+
+  private runFrom<T>(
+    index: number,
+    fn: Operation<T>,
+    context: ExecuteContext,
+  ): Promise<T | ExtraOf<P[number]>> {
+    const policies = this.policies;
+    if (index === policies.length) {
+      try {
+        return Promise.resolve(fn(context));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return policies[index]!.execute((inner) => this.runFrom(index + 1, fn, inner), context) as Promise<
+      T | ExtraOf<P[number]>
+    >;
+  }
+}
+
+function isPolicy(value: unknown): value is Policy<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as Policy<unknown>).execute === 'function'
+  );
+}
+
+/**
+ * Composes policies into one; the first runs outermost. Each call's signal and context
+ * pass from layer to layer, and errors pass through unchanged unless a policy's own
+ * rule says otherwise. A leading options object hands one clock and random source to
+ * every policy that was given none of its own.
+ *
+ * @example
+ * ```ts
+ * const policy = pipeline(
+ *   fallback(() => cachedOrders),
+ *   retry({ retries: 3, backoff: exponential({ initial: 100, max: 5_000, jitter: 'decorrelated' }) }),
+ *   new CircuitBreaker({ failureThreshold: 5 }),
+ *   timeout(2_000),
+ * );
+ * const orders = await policy.execute(({ signal }) => db.query(sql, { signal }), { signal });
+ * ```
+ */
+export function pipeline<P extends readonly Policy<unknown>[]>(...policies: P): Pipeline<P>;
+export function pipeline<P extends readonly Policy<unknown>[]>(
+  defaults: PolicyDefaults,
+  ...policies: P
+): Pipeline<P>;
+export function pipeline(...args: unknown[]): Pipeline {
+  const first = args[0];
+  if (first !== undefined && !isPolicy(first)) {
+    const defaults = v.object('pipeline defaults', first) as PolicyDefaults;
+    v.knownKeys('pipeline', defaults, ['clock', 'random']);
+    if (defaults.clock !== undefined) v.clock('clock', defaults.clock);
+    if (defaults.random !== undefined) v.random('random', defaults.random);
+    return new Pipeline(args.slice(1) as Policy<unknown>[], defaults);
+  }
+  return new Pipeline(args as Policy<unknown>[]);
+}

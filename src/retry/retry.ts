@@ -1,0 +1,211 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, type RandomSource, systemClock } from '../clock.js';
+import { delay } from '../delay.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  CallContext,
+  contextOf,
+  type ExecuteContext,
+  type ExecuteOptions,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+} from '../policy.js';
+import * as v from '../validate.js';
+import { type Backoff, exponential } from './backoff.js';
+import { RetryBudget, type RetryBudgetOptions } from './budget.js';
+
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /**
+   * Retries after the first attempt: a function that always fails is called `retries + 1` times.
+   * @default 3
+   */
+  retries?: number;
+  /**
+   * The delay before each retry: `constant(ms)`, `exponential(...)`, or `(attempt, error) => ms`.
+   * @default exponential({ initial: 100, max: 30_000, jitter: 'full' })
+   */
+  backoff?: Backoff;
+  /**
+   * Whether an error is worth another attempt (`attempt` is the number of the attempt that failed, 0 first).
+   * Errors that carry `retryAfter: Infinity` (an isolated circuit) and calls whose signal was
+   * aborted are never retried.
+   * @default () => true
+   * @example
+   * ```ts
+   * shouldRetry: (error) => !(error instanceof ValidationError)
+   * ```
+   */
+  shouldRetry?: (error: unknown, attempt: number) => boolean;
+  /**
+   * Cap on the time (ms) from the first attempt: no retry is started, and no delay begun,
+   * that would end past it.
+   */
+  maxElapsed?: number;
+  /**
+   * A {@link RetryBudget} (to share one among policies) or its options: retries beyond it give up.
+   * @example
+   * ```ts
+   * budget: { ratio: 0.2, minPerSecond: 10 }
+   * ```
+   */
+  budget?: RetryBudget | RetryBudgetOptions;
+  /** @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+  /** Source of jitter. @default Math.random, or the pipeline's random source */
+  random?: RandomSource;
+}
+
+export interface RetriedEvent {
+  /** The retry about to run (1 for the first retry). */
+  readonly attempt: number;
+  /** ms waited before it. */
+  readonly delay: number;
+  /** The error of the attempt before it. */
+  readonly error: unknown;
+}
+
+export interface GaveUpEvent {
+  /** Attempts made, the first included. */
+  readonly attempts: number;
+  /** The last error, which the caller receives unchanged. */
+  readonly error: unknown;
+  readonly reason: 'retries-exhausted' | 'not-retryable' | 'max-elapsed' | 'budget-exhausted';
+}
+
+export interface RetryEvents {
+  retried: [RetriedEvent];
+  gaveUp: [GaveUpEvent];
+}
+
+const DEFAULT_BACKOFF = exponential({ initial: 100, max: 30_000, jitter: 'full' });
+const KEYS = ['retries', 'backoff', 'shouldRetry', 'maxElapsed', 'budget', 'clock', 'random'];
+
+/** Reads the `retryAfter` (ms) an error carries, such as a `BrokenCircuitError` or a user's HTTP 429 error. */
+function retryAfterOf(error: unknown): number {
+  if (typeof error !== 'object' || error === null) return 0;
+  const after = (error as { retryAfter?: unknown }).retryAfter;
+  return typeof after === 'number' && after > 0 ? after : 0;
+}
+
+/**
+ * Runs a call again when it fails. See {@link retry}.
+ *
+ * The loop is breakwater's own rather than p-retry's: p-retry sleeps on the global
+ * timers (no injected clock), knows no budget or `retryAfter`, and costs ~10 µs even
+ * when the first attempt succeeds.
+ */
+export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, AdoptsDefaults {
+  readonly retries: number;
+  readonly budget: RetryBudget | undefined;
+  private readonly backoff: Backoff;
+  private readonly shouldRetry: ((error: unknown, attempt: number) => boolean) | undefined;
+  private readonly maxElapsed: number;
+  private clock: Clock | undefined;
+  private random: RandomSource | undefined;
+
+  constructor(options: RetryOptions = {}) {
+    super();
+    v.knownKeys('retry', v.object('retry options', options), KEYS);
+    this.retries = options.retries === undefined ? 3 : v.integer('retries', options.retries, 0);
+    this.backoff =
+      options.backoff === undefined ? DEFAULT_BACKOFF : v.func<Backoff>('backoff', options.backoff);
+    this.shouldRetry =
+      options.shouldRetry === undefined ? undefined : v.func('shouldRetry', options.shouldRetry);
+    this.maxElapsed =
+      options.maxElapsed === undefined
+        ? Number.POSITIVE_INFINITY
+        : v.milliseconds('maxElapsed', options.maxElapsed);
+    this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
+    this.random = options.random === undefined ? undefined : v.random('random', options.random);
+    const budget = options.budget;
+    this.budget =
+      budget === undefined || budget instanceof RetryBudget
+        ? budget
+        : new RetryBudget({ clock: this.clock, ...v.object('budget', budget) });
+  }
+
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+    this.random ??= defaults.random;
+    this.budget?.[ADOPT_DEFAULTS](defaults);
+  }
+
+  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    const context = contextOf(options);
+    this.budget?.deposit();
+    try {
+      return await fn(context);
+    } catch (error) {
+      return this.retryAfterFailure(fn, context, error);
+    }
+  }
+
+  /** The slow path, apart so that a first-try success pays for none of it. */
+  private async retryAfterFailure<T>(
+    fn: Operation<T>,
+    parent: ExecuteContext,
+    firstError: unknown,
+  ): Promise<T> {
+    const clock = this.clock ?? systemClock;
+    const random = this.random ?? Math.random;
+    const { signal } = parent;
+    const start = clock.now();
+    let error = firstError;
+    let previousDelay = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw signal.reason;
+      const reason = this.refusal(error, attempt);
+      let wait = 0;
+      if (reason === undefined) {
+        wait = Math.max(this.backoff(attempt, error, previousDelay, random), retryAfterOf(error));
+        if (!(wait >= 0))
+          throw new RangeError(`backoff returned ${String(wait)} for attempt ${attempt}`, { cause: error });
+      }
+      const giveUp =
+        reason ??
+        (clock.now() - start + wait > this.maxElapsed
+          ? 'max-elapsed'
+          : this.budget !== undefined && !this.budget.tryWithdraw()
+            ? 'budget-exhausted'
+            : undefined);
+      if (giveUp !== undefined) {
+        if (this.listenerCount('gaveUp') !== 0)
+          this.emit('gaveUp', { attempts: attempt, error, reason: giveUp });
+        throw error;
+      }
+      if (this.listenerCount('retried') !== 0) this.emit('retried', { attempt, delay: wait, error });
+      previousDelay = wait;
+      if (wait > 0) await delay(clock, wait, signal);
+      try {
+        return await fn(new CallContext(signal, attempt, parent.key));
+      } catch (next) {
+        error = next;
+      }
+    }
+  }
+
+  /** Why `error` ends the retrying before any delay is computed, if it does. */
+  private refusal(error: unknown, attempt: number): GaveUpEvent['reason'] | undefined {
+    if (attempt > this.retries) return 'retries-exhausted';
+    if (retryAfterOf(error) === Number.POSITIVE_INFINITY) return 'not-retryable';
+    if (this.shouldRetry !== undefined && !this.shouldRetry(error, attempt - 1)) return 'not-retryable';
+    return undefined;
+  }
+}
+
+/**
+ * Retries a failing call with backoff, honouring `retryAfter` on errors, a retry budget,
+ * `maxElapsed` and the call's signal. The last error is rethrown unchanged.
+ *
+ * @example
+ * ```ts
+ * const policy = retry({ retries: 3, backoff: exponential({ initial: 100, max: 5_000, jitter: 'decorrelated' }) });
+ * const user = await policy.execute(({ signal, attempt }) => fetchUser(id, { signal }));
+ * ```
+ */
+export function retry(options?: RetryOptions): RetryPolicy {
+  return new RetryPolicy(options);
+}

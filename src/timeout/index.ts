@@ -1,0 +1,8 @@
+export {
+  type TimedOutEvent,
+  type TimeoutEvents,
+  type TimeoutOptions,
+  TimeoutPolicy,
+  type TimeoutStrategy,
+  timeout,
+} from './timeout.js';
