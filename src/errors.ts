@@ -131,3 +131,16 @@ const BULKHEAD = brand(BulkheadRejectedError, 'BulkheadRejectedError');
 export function isBulkheadRejectedError(error: unknown): error is BulkheadRejectedError {
   return hasBrand(error, BULKHEAD);
 }
+
+/** A fault that `injectFault` raised on purpose, without calling through. */
+export class InjectedFaultError extends BreakwaterError {
+  constructor(message = 'Injected fault') {
+    super(message);
+  }
+}
+const INJECTED = brand(InjectedFaultError, 'InjectedFaultError');
+
+/** Whether `error` is an {@link InjectedFaultError}. */
+export function isInjectedFaultError(error: unknown): error is InjectedFaultError {
+  return hasBrand(error, INJECTED);
+}

@@ -1,0 +1,315 @@
+import * as net from 'node:net';
+import { isIP } from 'node:net';
+import * as v from '../validate.js';
+
+/** Which way a fault applies: toward the target (`upstream`), back to the client (`downstream`), or both. */
+export type Direction = 'upstream' | 'downstream' | 'both';
+
+/** Options of {@link FaultProxy.start}. */
+export interface FaultProxyOptions {
+  /** The server to forward to; the proxy never connects anywhere else. */
+  target: { host: string; port: number };
+  /**
+   * Where to listen: a loopback address only.
+   * @default { host: '127.0.0.1', port: 0 } (a free port)
+   */
+  listen?: { host?: string; port?: number };
+}
+
+/** Counters of a {@link FaultProxy}, since it started. */
+export interface FaultProxyStats {
+  /** Connections accepted, open now, and refused by `refuse()`. */
+  readonly connections: { readonly accepted: number; readonly open: number; readonly refused: number };
+  /** Bytes forwarded to the target (`upstream`) and back to clients (`downstream`). */
+  readonly bytes: { readonly upstream: number; readonly downstream: number };
+}
+
+/** Past this many bytes held in one direction, the proxy stops reading from the sender. */
+const HIGH_WATER = 1 << 20;
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * A TCP proxy on loopback that injects real network faults between a client and a
+ * server (PostgreSQL, Redis, HTTP): latency, bandwidth limits, a silent partition,
+ * connection resets and refusals. Needs no root. Its timers are real, since what it
+ * delays is real network traffic.
+ *
+ * @example
+ * ```ts
+ * const proxy = await FaultProxy.start({ target: { host: '127.0.0.1', port: 5432 } });
+ * const pool = new pg.Pool({ host: proxy.host, port: proxy.port });
+ * proxy.blackhole();          // queries now hang until their timeout
+ * proxy.heal();
+ * await proxy.close();
+ * ```
+ */
+export class FaultProxy {
+  /** The loopback address the proxy listens on. */
+  readonly host: string;
+  /** The port the proxy listens on. */
+  readonly port: number;
+  readonly target: { readonly host: string; readonly port: number };
+  /** @internal */ readonly delayMs = { upstream: 0, downstream: 0 };
+  /** @internal kbit/s, or Infinity for no limit. */ readonly rateKbps = {
+    upstream: Number.POSITIVE_INFINITY,
+    downstream: Number.POSITIVE_INFINITY,
+  };
+  /** @internal */ held = false;
+  private refusing = false;
+  private readonly server: net.Server;
+  private readonly connections = new Set<ProxiedConnection>();
+  private accepted = 0;
+  private refused = 0;
+  /** @internal */ readonly bytes = { upstream: 0, downstream: 0 };
+
+  private constructor(
+    server: net.Server,
+    host: string,
+    port: number,
+    target: { host: string; port: number },
+  ) {
+    this.server = server;
+    this.host = host;
+    this.port = port;
+    this.target = target;
+    server.on('connection', (socket) => this.accept(socket));
+  }
+
+  /** Starts a proxy listening on loopback (a free port unless one is given). */
+  static async start(options: FaultProxyOptions): Promise<FaultProxy> {
+    v.knownKeys('FaultProxy', v.object('FaultProxy options', options), ['target', 'listen']);
+    const t = v.object('target', options.target);
+    const target = { host: v.string('target.host', t.host), port: v.integer('target.port', t.port, 1) };
+    const host = options.listen?.host ?? '127.0.0.1';
+    if (!isLoopback(host))
+      throw new RangeError(`listen.host must be a loopback address, got ${v.show(host)}`);
+    const port = options.listen?.port === undefined ? 0 : v.integer('listen.port', options.listen.port, 0);
+    const server = net.createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as net.AddressInfo;
+    return new FaultProxy(server, address.address, address.port, target);
+  }
+
+  /** `host:port`, to put in a connection string. */
+  get address(): string {
+    return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** Delays every chunk by `ms` in the given direction(s). */
+  latency(ms: number, direction: Direction = 'both'): this {
+    v.milliseconds('latency', ms);
+    for (const d of directions(direction)) this.delayMs[d] = ms;
+    return this;
+  }
+
+  /** Limits throughput to `kbps` kilobits per second in the given direction(s). */
+  bandwidth(kbps: number, direction: Direction = 'both'): this {
+    v.finite('bandwidth', kbps, Number.MIN_VALUE);
+    for (const d of directions(direction)) this.rateKbps[d] = kbps;
+    return this;
+  }
+
+  /**
+   * A silent partition: connections are accepted and nothing is answered or forwarded,
+   * so clients hang until their own timeout. Traffic is held, not dropped, as TCP would
+   * retransmit it: after `heal()` it flows again, unless a side gave up meanwhile.
+   */
+  blackhole(): this {
+    this.held = true;
+    return this;
+  }
+
+  /** New connections are closed with a reset at once; open ones are left alone. */
+  refuse(): this {
+    this.refusing = true;
+    return this;
+  }
+
+  /** Drops every open connection with a TCP reset (clients see ECONNRESET). */
+  resetConnections(): this {
+    for (const connection of this.connections) connection.reset();
+    return this;
+  }
+
+  /** Restores plain pass-through: no latency, bandwidth limit, partition or refusal. */
+  heal(): this {
+    this.delayMs.upstream = this.delayMs.downstream = 0;
+    this.rateKbps.upstream = this.rateKbps.downstream = Number.POSITIVE_INFINITY;
+    this.refusing = false;
+    this.held = false;
+    for (const connection of this.connections) connection.release();
+    return this;
+  }
+
+  get stats(): FaultProxyStats {
+    return {
+      connections: { accepted: this.accepted, open: this.connections.size, refused: this.refused },
+      bytes: { upstream: this.bytes.upstream, downstream: this.bytes.downstream },
+    };
+  }
+
+  /** Stops listening and destroys every open connection. */
+  async close(): Promise<void> {
+    for (const connection of this.connections) connection.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private accept(client: net.Socket): void {
+    this.accepted++;
+    if (this.refusing) {
+      this.refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    const connection = new ProxiedConnection(this, client, () => this.connections.delete(connection));
+    this.connections.add(connection);
+  }
+}
+
+function directions(direction: Direction): ReadonlyArray<'upstream' | 'downstream'> {
+  if (direction === 'both') return ['upstream', 'downstream'];
+  if (direction === 'upstream' || direction === 'downstream') return [direction];
+  throw new TypeError(`direction must be "upstream", "downstream" or "both", got ${v.show(direction)}`);
+}
+
+/** One client connection and its connection to the target. */
+class ProxiedConnection {
+  private upstream: net.Socket | undefined;
+  private up: Link | undefined;
+  private down: Link | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly proxy: FaultProxy,
+    private readonly client: net.Socket,
+    private readonly onClose: () => void,
+  ) {
+    client.setNoDelay(true);
+    client.on('error', () => this.destroy());
+    client.on('close', () => this.destroy());
+    if (proxy.held) client.pause();
+    else this.connect();
+  }
+
+  /** Connects to the target once the path is open (at once, or on heal after a partition). */
+  private connect(): void {
+    const upstream = net.connect({
+      host: this.proxy.target.host,
+      port: this.proxy.target.port,
+      noDelay: true,
+    });
+    this.upstream = upstream;
+    upstream.on('error', () => this.reset());
+    upstream.on('close', () => this.destroy());
+    this.up = new Link(this.proxy, this.client, upstream, 'upstream');
+    this.down = new Link(this.proxy, upstream, this.client, 'downstream');
+  }
+
+  release(): void {
+    if (this.closed) return;
+    if (this.upstream === undefined) {
+      this.client.resume();
+      this.connect();
+    } else {
+      this.up?.pump();
+      this.down?.pump();
+    }
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.client.resetAndDestroy();
+    this.upstream?.resetAndDestroy();
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.up?.stop();
+    this.down?.stop();
+    this.client.destroy();
+    this.upstream?.destroy();
+    this.onClose();
+  }
+}
+
+/** One direction of a connection: chunks queue with their due time and leave in order. */
+class Link {
+  private readonly queue: { chunk: Buffer; due: number }[] = [];
+  private queuedBytes = 0;
+  /** When the bandwidth limit lets the next chunk go. */
+  private nextFree = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private waitingForDrain = false;
+
+  constructor(
+    private readonly proxy: FaultProxy,
+    private readonly source: net.Socket,
+    private readonly sink: net.Socket,
+    private readonly direction: 'upstream' | 'downstream',
+  ) {
+    source.on('data', (chunk: Buffer) => {
+      this.queue.push({ chunk, due: Date.now() + proxy.delayMs[direction] });
+      this.queuedBytes += chunk.length;
+      if (this.queuedBytes > HIGH_WATER) source.pause();
+      this.pump();
+    });
+    source.on('end', () => {
+      this.ended = true;
+      this.pump();
+    });
+    sink.on('drain', () => {
+      this.waitingForDrain = false;
+      this.pump();
+    });
+  }
+
+  pump(): void {
+    if (this.proxy.held || this.waitingForDrain || this.timer !== undefined || this.sink.destroyed) return;
+    while (this.queue.length > 0) {
+      const now = Date.now();
+      const item = this.queue[0]!;
+      const sendAt = Math.max(item.due, this.nextFree);
+      if (sendAt > now) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, sendAt - now);
+        return;
+      }
+      this.queue.shift();
+      this.queuedBytes -= item.chunk.length;
+      const kbps = this.proxy.rateKbps[this.direction];
+      if (kbps !== Number.POSITIVE_INFINITY)
+        this.nextFree = Math.max(now, this.nextFree) + (item.chunk.length * 8) / kbps;
+      this.proxy.bytes[this.direction] += item.chunk.length;
+      if (this.queuedBytes <= HIGH_WATER && this.source.isPaused() && !this.proxy.held) this.source.resume();
+      if (!this.sink.write(item.chunk)) {
+        this.waitingForDrain = true;
+        return;
+      }
+    }
+    if (this.ended) this.sink.end();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue.length = 0;
+  }
+}

@@ -1,0 +1,256 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, type RandomSource, systemClock } from '../clock.js';
+import { delay } from '../delay.js';
+import { InjectedFaultError } from '../errors.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  contextOf,
+  type EXTRA,
+  type ExecuteContext,
+  type ExecuteOptions,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+} from '../policy.js';
+import * as v from '../validate.js';
+
+/** Options shared by every injection policy. */
+export interface ChaosOptions {
+  /**
+   * Share of calls to inject into, in `[0, 1]`, or a function of the call's context.
+   * @example
+   * ```ts
+   * rate: (ctx) => (ctx.key?.startsWith('orders:') ? 0.1 : 0)
+   * ```
+   */
+  rate: number | ((context: ExecuteContext) => number);
+  /**
+   * Whether injection is on, read on every call, so a flag or an environment variable
+   * can switch chaos at run time without rebuilding the pipeline.
+   * @default true
+   * @example
+   * ```ts
+   * enabled: () => process.env.CHAOS === 'on'
+   * ```
+   */
+  enabled?: boolean | ((context: ExecuteContext) => boolean);
+  /** Decides which calls are injected; seed it to replay a chaos run. @default Math.random, or the pipeline's */
+  random?: RandomSource;
+  /** Times injected latency. @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+}
+
+export type InjectedEvent =
+  | { readonly kind: 'fault'; readonly error: unknown }
+  | { readonly kind: 'latency'; readonly latency: number }
+  | { readonly kind: 'outcome'; readonly outcome: unknown }
+  | { readonly kind: 'behavior' };
+
+export interface ChaosEvents {
+  injected: [InjectedEvent];
+}
+
+const BASE_KEYS = ['rate', 'enabled', 'random', 'clock'];
+
+/** Calls through with no extra promise: a native promise passes `Promise.resolve` as it is. */
+function callThrough<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
+  try {
+    return Promise.resolve(fn(context));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * The part every injection policy shares: deciding, per call, whether to inject.
+ * A disabled or zero-rate policy costs one check and passes the function's own promise through.
+ */
+export abstract class ChaosPolicy<Extra = never>
+  extends EventEmitter<ChaosEvents>
+  implements Policy<Extra>, AdoptsDefaults
+{
+  declare readonly [EXTRA]?: Extra;
+  private readonly rate: number | ((context: ExecuteContext) => number);
+  private readonly enabled: boolean | ((context: ExecuteContext) => boolean);
+  protected random: RandomSource | undefined;
+  protected clock: Clock | undefined;
+
+  constructor(what: string, options: ChaosOptions, keys: readonly string[]) {
+    super();
+    v.knownKeys(what, v.object(`${what} options`, options), [...BASE_KEYS, ...keys]);
+    this.rate = typeof options.rate === 'function' ? options.rate : v.ratio('rate', options.rate);
+    const enabled = options.enabled ?? true;
+    if (typeof enabled !== 'boolean' && typeof enabled !== 'function') {
+      throw new TypeError(`enabled must be a boolean or a function, got ${v.show(enabled)}`);
+    }
+    this.enabled = enabled;
+    this.random = options.random === undefined ? undefined : v.random('random', options.random);
+    this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
+  }
+
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+    this.random ??= defaults.random;
+  }
+
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
+    const context = contextOf(options);
+    return this.chosen(context) ? this.inject(fn, context) : callThrough(fn, context);
+  }
+
+  /** Whether this call is one to inject into. */
+  private chosen(context: ExecuteContext): boolean {
+    const enabled = this.enabled;
+    if (enabled === false || (enabled !== true && !enabled(context))) return false;
+    const rate = typeof this.rate === 'number' ? this.rate : this.rate(context);
+    return rate > 0 && (this.random ?? Math.random)() < rate;
+  }
+
+  protected abstract inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T | Extra>;
+
+  protected injected(event: InjectedEvent): void {
+    if (this.listenerCount('injected') !== 0) this.emit('injected', event);
+  }
+}
+
+/** Options of {@link injectFault}. */
+export interface FaultOptions extends ChaosOptions {
+  /** The error to throw, or a factory of it. @default () => new InjectedFaultError() */
+  error?: Error | ((context: ExecuteContext) => Error);
+}
+
+class FaultPolicy extends ChaosPolicy {
+  private readonly error: Error | ((context: ExecuteContext) => Error) | undefined;
+
+  constructor(options: FaultOptions) {
+    super('injectFault', options, ['error']);
+    if (
+      options.error !== undefined &&
+      !(options.error instanceof Error) &&
+      typeof options.error !== 'function'
+    ) {
+      throw new TypeError(`error must be an Error or a function returning one, got ${v.show(options.error)}`);
+    }
+    this.error = options.error;
+  }
+
+  protected inject<T>(_fn: Operation<T>, context: ExecuteContext): Promise<T> {
+    const e = this.error;
+    const error = e === undefined ? new InjectedFaultError() : typeof e === 'function' ? e(context) : e;
+    this.injected({ kind: 'fault', error });
+    return Promise.reject(error);
+  }
+}
+
+/** Options of {@link injectLatency}. */
+export interface LatencyOptions extends ChaosOptions {
+  /** ms to wait before calling through, or a function of the context. */
+  latency: number | ((context: ExecuteContext) => number);
+}
+
+class LatencyPolicy extends ChaosPolicy {
+  private readonly latency: number | ((context: ExecuteContext) => number);
+
+  constructor(options: LatencyOptions) {
+    super('injectLatency', options, ['latency']);
+    this.latency =
+      typeof options.latency === 'function' ? options.latency : v.milliseconds('latency', options.latency);
+  }
+
+  protected async inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
+    const latency = typeof this.latency === 'number' ? this.latency : this.latency(context);
+    this.injected({ kind: 'latency', latency });
+    await delay(this.clock ?? systemClock, latency, context.signal);
+    return fn(context);
+  }
+}
+
+/** Options of {@link injectOutcome}. */
+export interface OutcomeOptions<R> extends ChaosOptions {
+  /** The made-up result, or a function of the context returning it. */
+  outcome: R | ((context: ExecuteContext) => R | PromiseLike<R>);
+}
+
+class OutcomePolicy<R> extends ChaosPolicy<R> {
+  private readonly outcome: R | ((context: ExecuteContext) => R | PromiseLike<R>);
+
+  constructor(options: OutcomeOptions<R>) {
+    super('injectOutcome', options, ['outcome']);
+    if (!('outcome' in options)) throw new TypeError('injectOutcome: outcome is required');
+    this.outcome = options.outcome;
+  }
+
+  protected async inject<T>(_fn: Operation<T>, context: ExecuteContext): Promise<R> {
+    const o = this.outcome;
+    const outcome =
+      typeof o === 'function' ? await (o as (context: ExecuteContext) => R | PromiseLike<R>)(context) : o;
+    this.injected({ kind: 'outcome', outcome });
+    return outcome;
+  }
+}
+
+/** Options of {@link injectBehavior}. */
+export interface BehaviorOptions extends ChaosOptions {
+  /** Runs before the call goes through (e.g. drops connections, fills a disk); the call waits for it. */
+  behavior: (context: ExecuteContext) => void | PromiseLike<void>;
+}
+
+class BehaviorPolicy extends ChaosPolicy {
+  private readonly behavior: (context: ExecuteContext) => void | PromiseLike<void>;
+
+  constructor(options: BehaviorOptions) {
+    super('injectBehavior', options, ['behavior']);
+    this.behavior = v.func('behavior', options.behavior);
+  }
+
+  protected async inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
+    this.injected({ kind: 'behavior' });
+    await this.behavior(context);
+    return fn(context);
+  }
+}
+
+/**
+ * Fails a share of calls without calling through, with an {@link InjectedFaultError} or the user's own error.
+ * @example
+ * ```ts
+ * injectFault({ rate: 0.05, error: () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })
+ * ```
+ */
+export function injectFault(options: FaultOptions): ChaosPolicy {
+  return new FaultPolicy(options);
+}
+
+/**
+ * Delays a share of calls before calling through; the wait is cut short by the call's signal.
+ * @example
+ * ```ts
+ * injectLatency({ rate: 0.1, latency: 800 })
+ * ```
+ */
+export function injectLatency(options: LatencyOptions): ChaosPolicy {
+  return new LatencyPolicy(options);
+}
+
+/**
+ * Answers a share of calls with a made-up result, without calling through.
+ * @example
+ * ```ts
+ * injectOutcome({ rate: 0.01, outcome: () => [] })
+ * ```
+ */
+export function injectOutcome<R>(options: OutcomeOptions<R>): ChaosPolicy<R> {
+  return new OutcomePolicy(options);
+}
+
+/**
+ * Runs a behaviour of the user's before a share of calls, then calls through.
+ * @example
+ * ```ts
+ * injectBehavior({ rate: 0.01, behavior: () => pool.end() })
+ * ```
+ */
+export function injectBehavior(options: BehaviorOptions): ChaosPolicy {
+  return new BehaviorPolicy(options);
+}
