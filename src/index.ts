@@ -14,6 +14,7 @@ export {
   TimeoutError,
 } from './errors.js';
 export * from './fallback/index.js';
+export * from './health/index.js';
 export * from './pipeline/index.js';
 export type { ExecuteContext, ExecuteOptions, ExtraOf, Operation, Policy, PolicyDefaults } from './policy.js';
 export * from './retry/index.js';
