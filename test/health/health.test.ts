@@ -120,7 +120,10 @@ describe('HealthMonitor rules', () => {
     const report = await pending;
     expect(report.status).toBe('unhealthy');
     expect(seen?.aborted).toBe(true);
-    expect(String((report.components[0]?.detail as Error).message)).toMatch(/1000 ms/);
+    expect(report.components[0]!.detail).toMatchObject({
+      name: 'TimeoutError',
+      message: expect.stringMatching(/1000 ms/),
+    });
     expect(c.pendingTimers).toBe(0);
   });
 
