@@ -193,28 +193,41 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     return error;
   }
 
+  // A listener or `isFailure` that throws must not leave a probe slot taken (the breaker would reject
+  // every call until reset()), so the outcome is counted in `finally`, after the events it follows.
   private onSuccess(epoch: number, start: number): void {
     const duration = this.clock.now() - start;
     const slow = duration > this.slowCallDuration;
-    if (this.listenerCount('succeeded') !== 0) this.emit('succeeded', { duration, slow });
-    if (epoch === this.epoch) this.count(slow ? SLOW : SUCCESS, undefined);
+    try {
+      if (this.listenerCount('succeeded') !== 0) this.emit('succeeded', { duration, slow });
+    } finally {
+      if (epoch === this.epoch) this.count(slow ? SLOW : SUCCESS, undefined);
+    }
   }
 
   private onFailure(epoch: number, start: number, error: unknown, signal: AbortSignal): void {
     const duration = this.clock.now() - start;
-    const ignored = signal.aborted
-      ? 'aborted'
-      : this.isFailure !== undefined && !this.isFailure(error)
-        ? 'not-a-failure'
-        : undefined;
-    if (ignored !== undefined) {
-      if (this.listenerCount('ignored') !== 0) this.emit('ignored', { error, reason: ignored, duration });
-      if (epoch === this.epoch && this.current === 'half-open') this.probesInFlight--;
-      return;
-    }
     const slow = duration > this.slowCallDuration;
-    if (this.listenerCount('failed') !== 0) this.emit('failed', { error, duration, slow });
-    if (epoch === this.epoch) this.count(slow ? FAILURE | SLOW : FAILURE, error);
+    // Counted as a failure unless found otherwise; an `isFailure` that throws leaves it a failure.
+    let outcome: Outcome | undefined = slow ? FAILURE | SLOW : FAILURE;
+    try {
+      if (signal.aborted) {
+        outcome = undefined;
+        if (this.listenerCount('ignored') !== 0) this.emit('ignored', { error, reason: 'aborted', duration });
+      } else if (this.isFailure !== undefined && !this.isFailure(error)) {
+        outcome = undefined;
+        if (this.listenerCount('ignored') !== 0) {
+          this.emit('ignored', { error, reason: 'not-a-failure', duration });
+        }
+      } else if (this.listenerCount('failed') !== 0) {
+        this.emit('failed', { error, duration, slow });
+      }
+    } finally {
+      if (epoch === this.epoch) {
+        if (outcome !== undefined) this.count(outcome, error);
+        else if (this.current === 'half-open') this.probesInFlight--;
+      }
+    }
   }
 
   /** Counts a call that settled in the epoch it was admitted in. */

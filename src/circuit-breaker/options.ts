@@ -57,8 +57,9 @@ export interface CircuitBreakerOptions {
    */
   window?: WindowOptions;
   /**
-   * Calls the window must hold before a rate threshold can open the circuit.
-   * @default 10
+   * Calls the window must hold before a rate threshold can open the circuit. With a count
+   * window it may not exceed `window.size`.
+   * @default 10, or `window.size` when a count window is smaller
    */
   minimumCalls?: number;
   /** A call that takes longer than this (ms) counts as slow. Needs `slowCallRateThreshold`. */
@@ -157,15 +158,32 @@ export function resolveOptions(options: CircuitBreakerOptions = {}): ResolvedOpt
     );
   }
   const windowed = rate !== undefined || slowRate !== undefined;
-  if (!windowed && (o.window !== undefined || o.minimumCalls !== undefined)) {
-    throw new TypeError('window and minimumCalls need failureRateThreshold or slowCallRateThreshold');
+  if (!windowed) {
+    for (const key of ['window', 'minimumCalls'] as const) {
+      if (o[key] !== undefined) {
+        throw new TypeError(
+          `${key} needs failureRateThreshold or slowCallRateThreshold, got ${key} ${v.show(o[key])} without either`,
+        );
+      }
+    }
+  }
+  // `=== undefined`, not `??`: a `null` option is a bad value, not a request for the default.
+  const window = windowed ? windowOptions(o.window === undefined ? DEFAULTS.window : o.window) : undefined;
+  let minimumCalls =
+    o.minimumCalls === undefined ? DEFAULTS.minimumCalls : v.integer('minimumCalls', o.minimumCalls, 1);
+  // A count window never holds more than `size` calls: a larger minimum could never be met.
+  if (window?.type === 'count' && minimumCalls > window.size) {
+    if (o.minimumCalls !== undefined) {
+      throw new RangeError(`minimumCalls must be <= window.size (${window.size}), got ${minimumCalls}`);
+    }
+    minimumCalls = window.size;
   }
   let failureThreshold: number | undefined;
   if (o.failureThreshold !== undefined)
     failureThreshold = v.integer('failureThreshold', o.failureThreshold, 1);
   else if (rate === undefined) failureThreshold = DEFAULTS.failureThreshold;
 
-  const openTimeout = o.openTimeout ?? DEFAULTS.openTimeout;
+  const openTimeout = o.openTimeout === undefined ? DEFAULTS.openTimeout : o.openTimeout;
   if (typeof openTimeout !== 'function') v.milliseconds('openTimeout', openTimeout);
 
   return {
@@ -182,9 +200,8 @@ export function resolveOptions(options: CircuitBreakerOptions = {}): ResolvedOpt
         : v.integer('halfOpenMaxCalls', o.halfOpenMaxCalls, 1),
     isFailure: o.isFailure === undefined ? undefined : v.func('isFailure', o.isFailure),
     failureRateThreshold: rate,
-    window: windowed ? windowOptions(o.window ?? DEFAULTS.window) : undefined,
-    minimumCalls:
-      o.minimumCalls === undefined ? DEFAULTS.minimumCalls : v.integer('minimumCalls', o.minimumCalls, 1),
+    window,
+    minimumCalls,
     slowCallDuration: slowDuration,
     slowCallRateThreshold: slowRate,
     clock: o.clock === undefined ? systemClock : v.clock('clock', o.clock),

@@ -16,6 +16,11 @@ export class TimeWindow implements SlidingWindow {
   private readonly bucketMs: number;
   /** Index (time / bucketMs) of the newest bucket; -Infinity until the first call. */
   private head = Number.NEGATIVE_INFINITY;
+  /**
+   * The ring slot of the newest bucket. Tracked apart from `head` (rather than `head % buckets`)
+   * so that a clock reading below 0 cannot yield a negative index.
+   */
+  private headSlot = 0;
 
   constructor(
     readonly duration: number,
@@ -29,7 +34,7 @@ export class TimeWindow implements SlidingWindow {
 
   record(now: number, outcome: Outcome): void {
     this.advance(now);
-    const slot = this.head % this.buckets;
+    const slot = this.headSlot;
     const failed = outcome & FAILURE;
     const slow = (outcome & SLOW) >> 1;
     this.bucketCalls[slot]!++;
@@ -44,9 +49,14 @@ export class TimeWindow implements SlidingWindow {
     const epoch = Math.floor(now / this.bucketMs);
     if (epoch <= this.head) return; // same bucket, or a clock that stepped back
     if (epoch - this.head >= this.buckets) {
-      this.reset();
+      this.reset(); // every slot is empty: any one can be the newest
     } else {
-      for (let e = this.head + 1; e <= epoch; e++) this.evict(e % this.buckets);
+      let slot = this.headSlot;
+      for (let e = this.head; e < epoch; e++) {
+        slot = slot + 1 === this.buckets ? 0 : slot + 1;
+        this.evict(slot);
+      }
+      this.headSlot = slot;
     }
     this.head = epoch;
   }
@@ -55,7 +65,7 @@ export class TimeWindow implements SlidingWindow {
     this.bucketCalls.fill(0);
     this.bucketFailures.fill(0);
     this.bucketSlow.fill(0);
-    this.calls = this.failures = this.slowCalls = 0;
+    this.calls = this.failures = this.slowCalls = this.headSlot = 0;
     this.head = Number.NEGATIVE_INFINITY;
   }
 
