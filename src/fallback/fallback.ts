@@ -110,6 +110,7 @@ export class FallbackPolicy<R = unknown>
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | R> {
     const context = contextOf(options);
+    if (context.signal.aborted) throw context.signal.reason;
     let result: T;
     try {
       result = await fn(context);

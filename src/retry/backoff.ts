@@ -40,8 +40,9 @@ export interface ExponentialOptions {
   /**
    * - `none`: `initial * factor ** (attempt - 1)`, capped at `max`.
    * - `full`: a uniform draw in `[0, that)`, so that clients that failed together do not retry together.
-   * - `decorrelated`: a uniform draw in `[initial, previous * 3)`, capped at `max` (spreads retries
-   *   like `full` while keeping the growth; the "decorrelated jitter" of AWS's backoff study).
+   * - `decorrelated`: a uniform draw in `[initial, previous * 3)`, capped at `max`, where `previous`
+   *   is `initial` before the first retry (spreads retries like `full` while keeping the growth;
+   *   the "decorrelated jitter" of AWS's backoff study).
    * @default 'none'
    */
   jitter?: 'none' | 'full' | 'decorrelated';
@@ -61,7 +62,9 @@ export function exponential(options: ExponentialOptions = {}): Backoff {
   const max = options.max === undefined ? 30_000 : v.milliseconds('max', options.max);
   if (max < initial) throw new RangeError(`max must be >= initial (${initial}), got ${max}`);
   const factor = options.factor ?? 2;
-  if (typeof factor !== 'number' || !(factor >= 1) || !Number.isFinite(factor)) {
+  if (typeof factor !== 'number')
+    throw new TypeError(`factor must be a finite number >= 1, got ${v.show(factor)}`);
+  if (!(factor >= 1) || !Number.isFinite(factor)) {
     throw new RangeError(`factor must be a finite number >= 1, got ${v.show(factor)}`);
   }
   const jitter = options.jitter ?? 'none';
@@ -73,7 +76,9 @@ export function exponential(options: ExponentialOptions = {}): Backoff {
         random() * Math.min(max, initial * factor ** (attempt - 1));
     case 'decorrelated':
       return (_attempt, _error, previous, random) => {
-        const upper = Math.max(initial, previous * 3);
+        // Before the first retry `previous` is 0: draw from [initial, 3 * initial), as AWS's
+        // `sleep = base` start does, so clients that failed together do not all wait exactly `initial`.
+        const upper = Math.max(initial, previous) * 3;
         return Math.min(max, initial + random() * (upper - initial));
       };
     default:

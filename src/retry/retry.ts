@@ -121,10 +121,16 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
     this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
     this.random = options.random === undefined ? undefined : v.random('random', options.random);
     const budget = options.budget;
-    this.budget =
-      budget === undefined || budget instanceof RetryBudget
-        ? budget
-        : new RetryBudget({ clock: this.clock, ...v.object('budget', budget) });
+    if (budget instanceof RetryBudget) {
+      // A shared budget given no clock counts time on this policy's clock, as one built from options does.
+      if (this.clock !== undefined) budget[ADOPT_DEFAULTS]({ clock: this.clock });
+      this.budget = budget;
+    } else {
+      this.budget =
+        budget === undefined
+          ? undefined
+          : new RetryBudget({ clock: this.clock, ...v.object('budget', budget) });
+    }
   }
 
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
@@ -135,11 +141,14 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     const context = contextOf(options);
+    if (context.signal.aborted) throw context.signal.reason;
     this.budget?.deposit();
+    // maxElapsed counts from the first attempt; read the clock only when there is a cap.
+    const start = this.maxElapsed === Number.POSITIVE_INFINITY ? 0 : (this.clock ?? systemClock).now();
     try {
       return await fn(context);
     } catch (error) {
-      return this.retryAfterFailure(fn, context, error);
+      return this.retryAfterFailure(fn, context, error, start);
     }
   }
 
@@ -148,11 +157,11 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
     fn: Operation<T>,
     parent: ExecuteContext,
     firstError: unknown,
+    start: number,
   ): Promise<T> {
     const clock = this.clock ?? systemClock;
     const random = this.random ?? Math.random;
     const { signal } = parent;
-    const start = clock.now();
     let error = firstError;
     let previousDelay = 0;
     for (let attempt = 1; ; attempt++) {
@@ -160,9 +169,11 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
       const reason = this.refusal(error, attempt);
       let wait = 0;
       if (reason === undefined) {
-        wait = Math.max(this.backoff(attempt, error, previousDelay, random), retryAfterOf(error));
-        if (!(wait >= 0))
+        wait = this.backoff(attempt, error, previousDelay, random);
+        // Checked before the retryAfter max, which would hide a negative delay.
+        if (!(wait >= 0 && wait < Number.POSITIVE_INFINITY))
           throw new RangeError(`backoff returned ${String(wait)} for attempt ${attempt}`, { cause: error });
+        wait = Math.max(wait, retryAfterOf(error));
       }
       const giveUp =
         reason ??

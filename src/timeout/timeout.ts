@@ -133,6 +133,9 @@ class TimedCall<T> {
 
   private readonly onOuterAbort = (): void => {
     const reason = this.outer.reason;
+    // The caller gave up first: this call can no longer time out, so its outcome is never a TimeoutError.
+    this.timer?.clear();
+    this.timer = undefined;
     this.controller.abort(reason);
     if (this.policy.strategy === 'aggressive') this.settle(reason, false);
   };

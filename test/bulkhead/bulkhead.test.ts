@@ -1,0 +1,367 @@
+import { getEventListeners } from 'node:events';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  type BulkheadOptions,
+  BulkheadRejectedError,
+  type BulkheadRejectedEvent,
+  bulkhead,
+  isBulkheadRejectedError,
+} from '../../src/index.js';
+import { flushPromises, ManualClock } from '../../src/testing/index.js';
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T = string>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+type Settled =
+  | { state: 'pending' }
+  | { state: 'fulfilled'; value: unknown }
+  | { state: 'rejected'; value: unknown };
+
+function track<T>(p: Promise<T>): () => Settled {
+  let state: Settled = { state: 'pending' };
+  p.then(
+    (value) => {
+      state = { state: 'fulfilled', value };
+    },
+    (value: unknown) => {
+      state = { state: 'rejected', value };
+    },
+  );
+  return () => state;
+}
+
+/** A bulkhead on a manual clock, and calls that each hold their slot until finished by name. */
+function setup(options: Omit<BulkheadOptions, 'clock'>) {
+  const clock = new ManualClock();
+  const policy = bulkhead({ clock, ...options });
+  const rejected: BulkheadRejectedEvent[] = [];
+  policy.on('rejected', (e) => rejected.push(e));
+  const started: string[] = [];
+  const work = new Map<string, Deferred<string>>();
+  const call = (name: string, signal?: AbortSignal) => {
+    const d = deferred();
+    work.set(name, d);
+    const p = policy.execute(
+      () => {
+        started.push(name);
+        return d.promise;
+      },
+      { signal },
+    );
+    return { promise: p, settled: track(p) };
+  };
+  const finish = async (name: string, error?: unknown) => {
+    const d = work.get(name)!;
+    if (error === undefined) d.resolve(name);
+    else d.reject(error);
+    await flushPromises();
+  };
+  return { clock, policy, rejected, started, call, finish };
+}
+
+describe('bulkhead: concurrency', () => {
+  it('runs at most maxConcurrent calls at once and rejects the rest when there is no queue', async () => {
+    const { policy, started, call, finish, rejected } = setup({ maxConcurrent: 2 });
+    const a = call('a');
+    const b = call('b');
+    const c = call('c');
+    await flushPromises();
+    expect(started).toEqual(['a', 'b']);
+    expect(policy.inFlight).toBe(2);
+    expect(policy.queued).toBe(0);
+    const outcome = c.settled();
+    expect(outcome.state).toBe('rejected');
+    const error = (outcome as { value: BulkheadRejectedError }).value;
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(isBulkheadRejectedError(error)).toBe(true);
+    expect(error.reason).toBe('full');
+    expect(error.maxConcurrent).toBe(2);
+    expect(error.maxQueue).toBe(0);
+    expect(rejected).toEqual([{ reason: 'full' }]);
+    await finish('a');
+    expect(a.settled()).toEqual({ state: 'fulfilled', value: 'a' });
+    expect(policy.inFlight).toBe(1);
+    const d = call('d');
+    await flushPromises();
+    expect(started).toEqual(['a', 'b', 'd']);
+    await finish('b');
+    await finish('d');
+    expect(b.settled().state).toBe('fulfilled');
+    expect(d.settled().state).toBe('fulfilled');
+    expect(policy.inFlight).toBe(0);
+  });
+
+  it('defaults maxQueue to 0', () => {
+    const policy = bulkhead({ maxConcurrent: 1 });
+    expect(policy.maxQueue).toBe(0);
+    expect(policy.queueTimeout).toBeUndefined();
+  });
+
+  it('errors in the function, thrown or rejected, release the slot and pass through unchanged', async () => {
+    const { policy } = setup({ maxConcurrent: 1 });
+    const error = new Error('x');
+    await expect(
+      policy.execute(() => {
+        throw error;
+      }),
+    ).rejects.toBe(error);
+    expect(policy.inFlight).toBe(0);
+    await expect(policy.execute(() => Promise.reject(error))).rejects.toBe(error);
+    expect(policy.inFlight).toBe(0);
+    await expect(policy.execute(() => 'ok')).resolves.toBe('ok');
+  });
+
+  it('an error in a running call hands its slot to the next queued call', async () => {
+    const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    const a = call('a');
+    call('b');
+    await flushPromises();
+    const error = new Error('a failed');
+    await finish('a', error);
+    expect((a.settled() as { value: unknown }).value).toBe(error);
+    expect(started).toEqual(['a', 'b']);
+    expect(policy.inFlight).toBe(1);
+    expect(policy.queued).toBe(0);
+  });
+});
+
+describe('bulkhead: queue', () => {
+  it('runs queued calls in FIFO order as slots free up', async () => {
+    const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 4 });
+    for (const name of ['a', 'b', 'c', 'd', 'e']) call(name);
+    await flushPromises();
+    expect(started).toEqual(['a']);
+    expect(policy.queued).toBe(4);
+    for (const name of ['a', 'b', 'c', 'd']) await finish(name);
+    expect(started).toEqual(['a', 'b', 'c', 'd', 'e']);
+    await finish('e');
+    expect(policy.inFlight).toBe(0);
+    expect(policy.queued).toBe(0);
+  });
+
+  it('rejects with reason "full" past maxQueue', async () => {
+    const { policy, call, rejected } = setup({ maxConcurrent: 1, maxQueue: 2 });
+    call('a');
+    call('b');
+    call('c');
+    const d = call('d');
+    await flushPromises();
+    expect(policy.inFlight).toBe(1);
+    expect(policy.queued).toBe(2);
+    const error = (d.settled() as { value: BulkheadRejectedError }).value;
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(error.reason).toBe('full');
+    expect(error.maxQueue).toBe(2);
+    expect(rejected).toEqual([{ reason: 'full' }]);
+  });
+
+  it('hands a slot over to the first waiter: inFlight stays, and a newcomer cannot jump the queue', async () => {
+    const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    call('a');
+    call('b');
+    await flushPromises();
+    expect([policy.inFlight, policy.queued]).toEqual([1, 1]);
+    await finish('a');
+    expect([policy.inFlight, policy.queued]).toEqual([1, 0]);
+    const c = call('c');
+    await flushPromises();
+    expect(started).toEqual(['a', 'b']);
+    expect(c.settled()).toEqual({ state: 'pending' });
+    expect(policy.queued).toBe(1);
+    await finish('b');
+    expect(started).toEqual(['a', 'b', 'c']);
+  });
+
+  it('counts inFlight and queued as calls come and go', async () => {
+    const { policy, call, finish } = setup({ maxConcurrent: 2, maxQueue: 2 });
+    const counts = () => [policy.inFlight, policy.queued];
+    expect(counts()).toEqual([0, 0]);
+    call('a');
+    expect(counts()).toEqual([1, 0]);
+    call('b');
+    call('c');
+    expect(counts()).toEqual([2, 1]);
+    call('d');
+    call('e'); // rejected
+    expect(counts()).toEqual([2, 2]);
+    await flushPromises();
+    await finish('a');
+    expect(counts()).toEqual([2, 1]);
+    await finish('b');
+    expect(counts()).toEqual([2, 0]);
+    await finish('c');
+    expect(counts()).toEqual([1, 0]);
+    await finish('d');
+    expect(counts()).toEqual([0, 0]);
+  });
+});
+
+describe('bulkhead: queueTimeout', () => {
+  it('rejects a call that waited longer than queueTimeout with reason "queue-timeout", and it leaves the queue', async () => {
+    const { clock, policy, started, call, finish, rejected } = setup({
+      maxConcurrent: 1,
+      maxQueue: 2,
+      queueTimeout: 500,
+    });
+    call('a');
+    const b = call('b');
+    await flushPromises();
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(499);
+    await flushPromises();
+    expect(b.settled()).toEqual({ state: 'pending' });
+    clock.advance(1);
+    await flushPromises();
+    const error = (b.settled() as { value: BulkheadRejectedError }).value;
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(error.reason).toBe('queue-timeout');
+    expect(rejected).toEqual([{ reason: 'queue-timeout' }]);
+    expect(policy.queued).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+    const c = call('c');
+    await finish('a');
+    expect(started).toEqual(['a', 'c']);
+    expect(c.settled()).toEqual({ state: 'pending' });
+  });
+
+  it('clears the queue timer of a call that got a slot in time', async () => {
+    const { clock, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 1, queueTimeout: 500 });
+    call('a');
+    const b = call('b');
+    await flushPromises();
+    await finish('a');
+    expect(started).toEqual(['a', 'b']);
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(1_000);
+    await finish('b');
+    expect(b.settled()).toEqual({ state: 'fulfilled', value: 'b' });
+  });
+
+  it('sets no timer for a call that runs at once', async () => {
+    const { clock, call } = setup({ maxConcurrent: 1, maxQueue: 1, queueTimeout: 500 });
+    call('a');
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('bulkhead: abort', () => {
+  it('a queued call whose signal aborts leaves the queue at once and does not block the calls behind it', async () => {
+    const { clock, policy, started, call, finish } = setup({
+      maxConcurrent: 1,
+      maxQueue: 3,
+      queueTimeout: 10_000,
+    });
+    call('a');
+    const controller = new AbortController();
+    const b = call('b', controller.signal);
+    const c = call('c');
+    await flushPromises();
+    expect(policy.queued).toBe(2);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    const reason = new Error('b gave up');
+    controller.abort(reason);
+    expect(policy.queued).toBe(1);
+    await flushPromises();
+    expect((b.settled() as { value: unknown }).value).toBe(reason);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(clock.pendingTimers).toBe(1); // c's queue timer only
+    await finish('a');
+    expect(started).toEqual(['a', 'c']);
+    await finish('c');
+    expect(c.settled()).toEqual({ state: 'fulfilled', value: 'c' });
+    expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('aborting the head, middle or tail of the queue keeps the others in order', async () => {
+    for (const victim of ['b', 'c', 'd']) {
+      const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 3 });
+      const controllers = new Map<string, AbortController>();
+      call('a');
+      for (const name of ['b', 'c', 'd']) {
+        const controller = new AbortController();
+        controllers.set(name, controller);
+        call(name, controller.signal);
+      }
+      controllers.get(victim)!.abort();
+      expect(policy.queued).toBe(2);
+      const rest = ['b', 'c', 'd'].filter((n) => n !== victim);
+      await finish('a');
+      await finish(rest[0]!);
+      await finish(rest[1]!);
+      expect(started).toEqual(['a', ...rest]);
+      expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+    }
+  });
+
+  it('does not run a call whose signal was aborted before it started', async () => {
+    const { policy } = setup({ maxConcurrent: 1 });
+    const controller = new AbortController();
+    const reason = new Error('already');
+    controller.abort(reason);
+    const fn = vi.fn(() => 1);
+    await expect(policy.execute(fn, { signal: controller.signal })).rejects.toBe(reason);
+    expect(fn).not.toHaveBeenCalled();
+    expect(policy.inFlight).toBe(0);
+  });
+
+  it('a running call is not affected by the abort listener of the queue', async () => {
+    const { policy, call, finish } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    const controller = new AbortController();
+    const a = call('a', controller.signal);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    controller.abort();
+    await finish('a');
+    expect(a.settled()).toEqual({ state: 'fulfilled', value: 'a' });
+    expect(policy.inFlight).toBe(0);
+  });
+
+  it('passes the caller signal and key to the function', async () => {
+    const { policy } = setup({ maxConcurrent: 1 });
+    const controller = new AbortController();
+    const ctx = await policy.execute((c) => c, { signal: controller.signal, key: 'k' });
+    expect(ctx.signal).toBe(controller.signal);
+    expect(ctx.key).toBe('k');
+  });
+});
+
+describe('bulkhead: validation', () => {
+  const cases: [string, () => unknown, ErrorConstructor, RegExp][] = [
+    ['no options', () => bulkhead(undefined as never), TypeError, /bulkhead options.*undefined/],
+    ['maxConcurrent missing', () => bulkhead({} as never), TypeError, /maxConcurrent.*undefined/],
+    ['maxConcurrent 0', () => bulkhead({ maxConcurrent: 0 }), RangeError, /maxConcurrent.*0/],
+    ['maxConcurrent 1.5', () => bulkhead({ maxConcurrent: 1.5 }), RangeError, /maxConcurrent.*1\.5/],
+    ['maxQueue -1', () => bulkhead({ maxConcurrent: 1, maxQueue: -1 }), RangeError, /maxQueue.*-1/],
+    [
+      'maxQueue "1"',
+      () => bulkhead({ maxConcurrent: 1, maxQueue: '1' as never }),
+      TypeError,
+      /maxQueue.*"1"/,
+    ],
+    [
+      'queueTimeout -1',
+      () => bulkhead({ maxConcurrent: 1, queueTimeout: -1 }),
+      RangeError,
+      /queueTimeout.*-1/,
+    ],
+    ['clock', () => bulkhead({ maxConcurrent: 1, clock: 5 as never }), TypeError, /clock.*5/],
+    ['unknown', () => bulkhead({ maxConcurrent: 1, limit: 1 } as never), TypeError, /unknown option "limit"/],
+  ];
+  it.each(cases)('%s', (_name, create, type, message) => {
+    expect(create).toThrow(type);
+    expect(create).toThrow(message);
+  });
+});
