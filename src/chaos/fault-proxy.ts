@@ -82,12 +82,16 @@ export class FaultProxy {
   static async start(options: FaultProxyOptions): Promise<FaultProxy> {
     v.knownKeys('FaultProxy', v.object('FaultProxy options', options), ['target', 'listen']);
     const t = v.object('target', options.target);
-    const target = { host: v.string('target.host', t.host), port: v.integer('target.port', t.port, 1) };
-    const host = options.listen?.host ?? '127.0.0.1';
+    v.knownKeys('FaultProxy target', t, ['host', 'port']);
+    const target = { host: v.string('target.host', t.host), port: tcpPort('target.port', t.port, 1) };
+    const listen = options.listen === undefined ? {} : v.object('listen', options.listen);
+    v.knownKeys('FaultProxy listen', listen, ['host', 'port']);
+    const host = listen.host === undefined ? '127.0.0.1' : v.string('listen.host', listen.host);
     if (!isLoopback(host))
       throw new RangeError(`listen.host must be a loopback address, got ${v.show(host)}`);
-    const port = options.listen?.port === undefined ? 0 : v.integer('listen.port', options.listen.port, 0);
-    const server = net.createServer({ noDelay: true });
+    const port = listen.port === undefined ? 0 : tcpPort('listen.port', listen.port, 0);
+    // Half-open sockets on both sides, so that a client that ends its side still gets the whole reply.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -140,7 +144,10 @@ export class FaultProxy {
     return this;
   }
 
-  /** Restores plain pass-through: no latency, bandwidth limit, partition or refusal. */
+  /**
+   * Restores plain pass-through: no latency, bandwidth limit, partition or refusal. Bytes
+   * held back by any of them leave at once, in order.
+   */
   heal(): this {
     this.delayMs.upstream = this.delayMs.downstream = 0;
     this.rateKbps.upstream = this.rateKbps.downstream = Number.POSITIVE_INFINITY;
@@ -179,6 +186,12 @@ export class FaultProxy {
   }
 }
 
+function tcpPort(name: string, value: unknown, min: number): number {
+  const port = v.integer(name, value, min);
+  if (port > 65535) throw new RangeError(`${name} must be an integer in [${min}, 65535], got ${port}`);
+  return port;
+}
+
 function directions(direction: Direction): ReadonlyArray<'upstream' | 'downstream'> {
   if (direction === 'both') return ['upstream', 'downstream'];
   if (direction === 'upstream' || direction === 'downstream') return [direction];
@@ -198,8 +211,8 @@ class ProxiedConnection {
     private readonly onClose: () => void,
   ) {
     client.setNoDelay(true);
-    client.on('error', () => this.destroy());
-    client.on('close', () => this.destroy());
+    client.on('error', () => this.reset());
+    client.on('close', () => this.sideClosed());
     if (proxy.held) client.pause();
     else this.connect();
   }
@@ -210,10 +223,11 @@ class ProxiedConnection {
       host: this.proxy.target.host,
       port: this.proxy.target.port,
       noDelay: true,
+      allowHalfOpen: true,
     });
     this.upstream = upstream;
     upstream.on('error', () => this.reset());
-    upstream.on('close', () => this.destroy());
+    upstream.on('close', () => this.sideClosed());
     this.up = new Link(this.proxy, this.client, upstream, 'upstream');
     this.down = new Link(this.proxy, upstream, this.client, 'downstream');
   }
@@ -224,8 +238,8 @@ class ProxiedConnection {
       this.client.resume();
       this.connect();
     } else {
-      this.up?.pump();
-      this.down?.pump();
+      this.up?.release();
+      this.down?.release();
     }
   }
 
@@ -234,6 +248,15 @@ class ProxiedConnection {
     this.client.resetAndDestroy();
     this.upstream?.resetAndDestroy();
     this.destroy();
+  }
+
+  /**
+   * A socket closes once both of its halves are done (each side ended, and every byte
+   * queued toward it written), so the connection is over when both have closed. A client
+   * that closes before a partition heals never had an upstream socket.
+   */
+  private sideClosed(): void {
+    if (this.client.destroyed && (this.upstream === undefined || this.upstream.destroyed)) this.destroy();
   }
 
   destroy(): void {
@@ -247,11 +270,18 @@ class ProxiedConnection {
   }
 }
 
+/** A chunk on its way: `due` once its latency has passed, `sendAt` once it reached the head of the queue. */
+interface Pending {
+  chunk: Buffer;
+  due: number;
+  sendAt: number | undefined;
+}
+
 /** One direction of a connection: chunks queue with their due time and leave in order. */
 class Link {
-  private readonly queue: { chunk: Buffer; due: number }[] = [];
+  private readonly queue: Pending[] = [];
   private queuedBytes = 0;
-  /** When the bandwidth limit lets the next chunk go. */
+  /** When the bandwidth-limited link has finished carrying what it was given. */
   private nextFree = 0;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
@@ -264,7 +294,7 @@ class Link {
     private readonly direction: 'upstream' | 'downstream',
   ) {
     source.on('data', (chunk: Buffer) => {
-      this.queue.push({ chunk, due: Date.now() + proxy.delayMs[direction] });
+      this.queue.push({ chunk, due: Date.now() + proxy.delayMs[direction], sendAt: undefined });
       this.queuedBytes += chunk.length;
       if (this.queuedBytes > HIGH_WATER) source.pause();
       this.pump();
@@ -284,7 +314,8 @@ class Link {
     while (this.queue.length > 0) {
       const now = Date.now();
       const item = this.queue[0]!;
-      const sendAt = Math.max(item.due, this.nextFree);
+      item.sendAt ??= this.schedule(item, now);
+      const sendAt = item.sendAt;
       if (sendAt > now) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
@@ -294,9 +325,6 @@ class Link {
       }
       this.queue.shift();
       this.queuedBytes -= item.chunk.length;
-      const kbps = this.proxy.rateKbps[this.direction];
-      if (kbps !== Number.POSITIVE_INFINITY)
-        this.nextFree = Math.max(now, this.nextFree) + (item.chunk.length * 8) / kbps;
       this.proxy.bytes[this.direction] += item.chunk.length;
       if (this.queuedBytes <= HIGH_WATER && this.source.isPaused() && !this.proxy.held) this.source.resume();
       if (!this.sink.write(item.chunk)) {
@@ -305,6 +333,36 @@ class Link {
       }
     }
     if (this.ended) this.sink.end();
+  }
+
+  /**
+   * When the chunk at the head of the queue may leave: once its latency has passed and,
+   * under a bandwidth limit, once the link has carried it (its bits at `kbps`, after the
+   * chunks before it), so that even a single chunk takes its time. A large chunk is cut
+   * into slices of about 100 ms each, so that it trickles out instead of arriving whole.
+   */
+  private schedule(item: Pending, now: number): number {
+    const kbps = this.proxy.rateKbps[this.direction];
+    if (kbps === Number.POSITIVE_INFINITY) return item.due;
+    const slice = Math.max(1, Math.floor(kbps * 12.5)); // 1 kbit/s carries 125 bytes a second
+    if (item.chunk.length > slice) {
+      this.queue.splice(1, 0, { chunk: item.chunk.subarray(slice), due: item.due, sendAt: undefined });
+      item.chunk = item.chunk.subarray(0, slice);
+    }
+    this.nextFree = Math.max(now, item.due, this.nextFree) + (item.chunk.length * 8) / kbps;
+    return this.nextFree;
+  }
+
+  /** After `heal()`: what was queued under a latency or bandwidth limit leaves at once, in order. */
+  release(): void {
+    for (const item of this.queue) {
+      item.due = 0;
+      item.sendAt = undefined;
+    }
+    this.nextFree = 0;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pump();
   }
 
   stop(): void {

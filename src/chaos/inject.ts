@@ -9,6 +9,7 @@ import {
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
+  NEVER_ABORTED,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -96,14 +97,22 @@ export abstract class ChaosPolicy<Extra = never>
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
     const context = contextOf(options);
-    return this.chosen(context) ? this.inject(fn, context) : callThrough(fn, context);
+    const signal = context.signal;
+    // Like every policy: a call whose signal is already aborted is not run, nor injected into.
+    if (signal !== NEVER_ABORTED && signal.aborted) return Promise.reject(signal.reason);
+    // A throwing `rate`, `enabled`, factory or listener rejects the call: execute never throws.
+    try {
+      return this.chosen(context) ? this.inject(fn, context) : callThrough(fn, context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Whether this call is one to inject into. */
   private chosen(context: ExecuteContext): boolean {
     const enabled = this.enabled;
     if (enabled === false || (enabled !== true && !enabled(context))) return false;
-    const rate = typeof this.rate === 'number' ? this.rate : this.rate(context);
+    const rate = typeof this.rate === 'number' ? this.rate : v.ratio('rate(context)', this.rate(context));
     return rate > 0 && (this.random ?? Math.random)() < rate;
   }
 
@@ -159,7 +168,10 @@ class LatencyPolicy extends ChaosPolicy {
   }
 
   protected async inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
-    const latency = typeof this.latency === 'number' ? this.latency : this.latency(context);
+    const latency =
+      typeof this.latency === 'number'
+        ? this.latency
+        : v.milliseconds('latency(context)', this.latency(context));
     this.injected({ kind: 'latency', latency });
     await delay(this.clock ?? systemClock, latency, context.signal);
     return fn(context);
@@ -207,6 +219,8 @@ class BehaviorPolicy extends ChaosPolicy {
   protected async inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
     this.injected({ kind: 'behavior' });
     await this.behavior(context);
+    // The caller may have given up while the behaviour ran: then the call does not go through.
+    if (context.signal.aborted) throw context.signal.reason;
     return fn(context);
   }
 }
