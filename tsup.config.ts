@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', chaos: 'src/chaos/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    testing: 'src/testing/index.ts',
+    chaos: 'src/chaos/index.ts',
+    prometheus: 'src/prometheus/index.ts',
+    opentelemetry: 'src/opentelemetry/index.ts',
+  },
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',

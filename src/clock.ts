@@ -30,9 +30,26 @@ export type RandomSource = () => number;
  * clock) so that a `snapshot()` taken in one process means the same in another.
  */
 export const systemClock: Clock = {
-  now: Date.now,
+  now: () => Date.now(),
   setTimeout(callback, ms) {
-    const timer = setTimeout(callback, ms);
-    return { clear: () => clearTimeout(timer) };
+    if (ms <= MAX_TIMER) {
+      const timer = setTimeout(callback, ms);
+      return { clear: () => clearTimeout(timer) };
+    }
+    return longTimer(callback, ms);
   },
 };
+
+/** Node fires a timer of more than 2^31 - 1 ms after 1 ms; a longer wait is chained from shorter ones. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+function longTimer(callback: () => void, ms: number): TimerHandle {
+  const due = Date.now() + ms;
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = due - Date.now();
+    timer = left > MAX_TIMER ? setTimeout(arm, MAX_TIMER) : setTimeout(callback, Math.max(0, left));
+  };
+  arm();
+  return { clear: () => clearTimeout(timer) };
+}

@@ -36,18 +36,61 @@ export interface Policy<Extra = never> {
 export declare const EXTRA: unique symbol;
 
 /** What a policy may answer instead of the function's result: `never` for all but fallbacks. */
-export type ExtraOf<P> = P extends { readonly [EXTRA]?: infer E } ? (unknown extends E ? never : E) : never;
+export type ExtraOf<P> = P extends unknown
+  ? typeof EXTRA extends keyof P
+    ? Required<P>[typeof EXTRA]
+    : never
+  : never;
 
 /**
- * The context object passed between policies. A policy that changes nothing (the
- * breaker) passes its parent's context on as it is, so a call costs no allocation there.
+ * The context objects policies pass to each other. `aborted` reads the state of the
+ * signal without building it: a timeout builds its call's signal only when someone asks
+ * for it, since an AbortSignal costs microseconds to create.
  */
-export class CallContext implements ExecuteContext {
+export abstract class Context implements ExecuteContext {
+  abstract readonly signal: AbortSignal;
+  abstract readonly attempt: number;
+  abstract readonly key: string | undefined;
+
+  get aborted(): boolean {
+    return this.signal.aborted;
+  }
+}
+
+/**
+ * A context whose signal already exists. A policy that changes nothing (the breaker)
+ * passes its parent's context on as it is, so a call costs no allocation there.
+ */
+export class CallContext extends Context {
   constructor(
     readonly signal: AbortSignal,
     readonly attempt: number,
     readonly key: string | undefined,
-  ) {}
+  ) {
+    super();
+  }
+}
+
+/** A retry's context for one attempt: its parent's signal (built only if asked for) and key. */
+export class AttemptContext extends Context {
+  constructor(
+    private readonly parent: Context,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  get signal(): AbortSignal {
+    return this.parent.signal;
+  }
+
+  get key(): string | undefined {
+    return this.parent.key;
+  }
+
+  override get aborted(): boolean {
+    return this.parent.aborted;
+  }
 }
 
 /**
@@ -61,9 +104,9 @@ setMaxListeners(0, NEVER_ABORTED);
 const ROOT = new CallContext(NEVER_ABORTED, 0, undefined);
 
 /** The context for a call, reusing the parent's when a policy passed one in. */
-export function contextOf(options: ExecuteOptions | undefined): ExecuteContext {
+export function contextOf(options: ExecuteOptions | undefined): Context {
   if (options === undefined) return ROOT;
-  if (options instanceof CallContext) return options;
+  if (options instanceof Context) return options;
   if (options.signal === undefined && options.key === undefined) return ROOT;
   return new CallContext(options.signal ?? NEVER_ABORTED, 0, options.key);
 }

@@ -24,6 +24,8 @@ export interface BulkheadOptions {
   maxQueue?: number;
   /** How long (ms) a call may wait in the queue before it is rejected. @default no limit */
   queueTimeout?: number;
+  /** Names the policy in metrics and health reports. @default 'bulkhead' */
+  name?: string;
   /** Times `queueTimeout`. @default systemClock, or the pipeline's clock */
   clock?: Clock;
 }
@@ -63,6 +65,7 @@ class Waiter {
 
 /** Limits how many calls run at once. See {@link bulkhead}. */
 export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Policy, AdoptsDefaults {
+  readonly name: string;
   readonly maxConcurrent: number;
   readonly maxQueue: number;
   readonly queueTimeout: number | undefined;
@@ -75,12 +78,18 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
   constructor(options: BulkheadOptions) {
     super();
     const o = v.object('bulkhead options', options) as unknown as BulkheadOptions;
-    v.knownKeys('bulkhead', o, ['maxConcurrent', 'maxQueue', 'queueTimeout', 'clock']);
+    v.knownKeys('bulkhead', o, ['name', 'maxConcurrent', 'maxQueue', 'queueTimeout', 'clock']);
+    this.name = o.name === undefined ? 'bulkhead' : v.string('name', o.name);
     this.maxConcurrent = v.integer('maxConcurrent', o.maxConcurrent, 1);
     this.maxQueue = o.maxQueue === undefined ? 0 : v.integer('maxQueue', o.maxQueue, 0);
     this.queueTimeout =
       o.queueTimeout === undefined ? undefined : v.milliseconds('queueTimeout', o.queueTimeout);
     this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+  }
+
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'bulkhead' {
+    return 'bulkhead';
   }
 
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
@@ -99,7 +108,7 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     const context = contextOf(options);
-    if (context.signal.aborted) throw context.signal.reason;
+    if (context.aborted) throw context.signal.reason;
     if (this.running < this.maxConcurrent) this.running++;
     else if (this.waiting < this.maxQueue) await this.enqueue(context.signal);
     else throw this.rejection('full');

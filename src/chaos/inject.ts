@@ -5,11 +5,11 @@ import { InjectedFaultError } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
+  type Context,
   contextOf,
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
-  NEVER_ABORTED,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -36,6 +36,8 @@ export interface ChaosOptions {
    * ```
    */
   enabled?: boolean | ((context: ExecuteContext) => boolean);
+  /** Names the policy in metrics. @default 'chaos' */
+  name?: string;
   /** Decides which calls are injected; seed it to replay a chaos run. @default Math.random, or the pipeline's */
   random?: RandomSource;
   /** Times injected latency. @default systemClock, or the pipeline's clock */
@@ -52,7 +54,7 @@ export interface ChaosEvents {
   injected: [InjectedEvent];
 }
 
-const BASE_KEYS = ['rate', 'enabled', 'random', 'clock'];
+const BASE_KEYS = ['name', 'rate', 'enabled', 'random', 'clock'];
 
 /** Calls through with no extra promise: a native promise passes `Promise.resolve` as it is. */
 function callThrough<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
@@ -72,6 +74,8 @@ export abstract class ChaosPolicy<Extra = never>
   implements Policy<Extra>, AdoptsDefaults
 {
   declare readonly [EXTRA]?: Extra;
+  /** Names the policy in metrics. */
+  readonly name: string;
   private readonly rate: number | ((context: ExecuteContext) => number);
   private readonly enabled: boolean | ((context: ExecuteContext) => boolean);
   protected random: RandomSource | undefined;
@@ -80,6 +84,7 @@ export abstract class ChaosPolicy<Extra = never>
   constructor(what: string, options: ChaosOptions, keys: readonly string[]) {
     super();
     v.knownKeys(what, v.object(`${what} options`, options), [...BASE_KEYS, ...keys]);
+    this.name = options.name === undefined ? 'chaos' : v.string('name', options.name);
     this.rate = typeof options.rate === 'function' ? options.rate : v.ratio('rate', options.rate);
     const enabled = options.enabled ?? true;
     if (typeof enabled !== 'boolean' && typeof enabled !== 'function') {
@@ -90,6 +95,11 @@ export abstract class ChaosPolicy<Extra = never>
     this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
   }
 
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'chaos' {
+    return 'chaos';
+  }
+
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
     this.random ??= defaults.random;
@@ -97,9 +107,8 @@ export abstract class ChaosPolicy<Extra = never>
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
     const context = contextOf(options);
-    const signal = context.signal;
     // Like every policy: a call whose signal is already aborted is not run, nor injected into.
-    if (signal !== NEVER_ABORTED && signal.aborted) return Promise.reject(signal.reason);
+    if (context.aborted) return Promise.reject(context.signal.reason);
     // A throwing `rate`, `enabled`, factory or listener rejects the call: execute never throws.
     try {
       return this.chosen(context) ? this.inject(fn, context) : callThrough(fn, context);
@@ -220,7 +229,7 @@ class BehaviorPolicy extends ChaosPolicy {
     this.injected({ kind: 'behavior' });
     await this.behavior(context);
     // The caller may have given up while the behaviour ran: then the call does not go through.
-    if (context.signal.aborted) throw context.signal.reason;
+    if ((context as Context).aborted) throw context.signal.reason;
     return fn(context);
   }
 }

@@ -34,6 +34,8 @@ export interface FallbackOptions {
    * ```
    */
   staleIfError?: StaleIfErrorOptions;
+  /** Names the policy in metrics. @default 'fallback' */
+  name?: string;
   /** Times the entries of `staleIfError`. @default systemClock, or the pipeline's clock */
   clock?: Clock;
 }
@@ -69,6 +71,7 @@ export class FallbackPolicy<R = unknown>
   implements Policy<R>, AdoptsDefaults
 {
   declare readonly [EXTRA]?: R;
+  readonly name: string;
   private readonly value: FallbackValue<R>;
   private readonly shouldFallback: ((error: unknown) => boolean) | undefined;
   private readonly stale: Required<StaleIfErrorOptions> | undefined;
@@ -79,10 +82,12 @@ export class FallbackPolicy<R = unknown>
   constructor(value: FallbackValue<R>, options: FallbackOptions = {}) {
     super();
     v.knownKeys('fallback', v.object('fallback options', options), [
+      'name',
       'shouldFallback',
       'staleIfError',
       'clock',
     ]);
+    this.name = options.name === undefined ? 'fallback' : v.string('name', options.name);
     this.value = value;
     this.shouldFallback =
       options.shouldFallback === undefined ? undefined : v.func('shouldFallback', options.shouldFallback);
@@ -99,6 +104,11 @@ export class FallbackPolicy<R = unknown>
     }
   }
 
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'fallback' {
+    return 'fallback';
+  }
+
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
   }
@@ -110,13 +120,12 @@ export class FallbackPolicy<R = unknown>
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | R> {
     const context = contextOf(options);
-    if (context.signal.aborted) throw context.signal.reason;
+    if (context.aborted) throw context.signal.reason;
     let result: T;
     try {
       result = await fn(context);
     } catch (error) {
-      if (context.signal.aborted || (this.shouldFallback !== undefined && !this.shouldFallback(error)))
-        throw error;
+      if (context.aborted || (this.shouldFallback !== undefined && !this.shouldFallback(error))) throw error;
       return this.substitute(error, context);
     }
     if (this.stale !== undefined) this.remember(this.stale.key(context), result);

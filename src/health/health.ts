@@ -184,7 +184,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     } else if (target instanceof BulkheadPolicy) {
       component = {
         kind: 'bulkhead',
-        name: v.string('name', options.name ?? 'bulkhead'),
+        name: v.string('name', options.name ?? target.name),
         critical,
         bulkhead: target,
       };

@@ -35,6 +35,11 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
     this[ADOPT_DEFAULTS](defaults);
   }
 
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'pipeline' {
+    return 'pipeline';
+  }
+
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     if (defaults.clock === undefined && defaults.random === undefined) return;
     for (const policy of this.policies) if (adoptsDefaults(policy)) policy[ADOPT_DEFAULTS](defaults);

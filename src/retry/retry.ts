@@ -4,9 +4,9 @@ import { delay } from '../delay.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
-  CallContext,
+  AttemptContext,
+  type Context,
   contextOf,
-  type ExecuteContext,
   type ExecuteOptions,
   type Operation,
   type Policy,
@@ -52,6 +52,8 @@ export interface RetryOptions {
    * ```
    */
   budget?: RetryBudget | RetryBudgetOptions;
+  /** Names the policy in metrics. @default 'retry' */
+  name?: string;
   /** @default systemClock, or the pipeline's clock */
   clock?: Clock;
   /** Source of jitter. @default Math.random, or the pipeline's random source */
@@ -81,7 +83,7 @@ export interface RetryEvents {
 }
 
 const DEFAULT_BACKOFF = exponential({ initial: 100, max: 30_000, jitter: 'full' });
-const KEYS = ['retries', 'backoff', 'shouldRetry', 'maxElapsed', 'budget', 'clock', 'random'];
+const KEYS = ['name', 'retries', 'backoff', 'shouldRetry', 'maxElapsed', 'budget', 'clock', 'random'];
 
 /** Reads the `retryAfter` (ms) an error carries, such as a `BrokenCircuitError` or a user's HTTP 429 error. */
 function retryAfterOf(error: unknown): number {
@@ -98,6 +100,7 @@ function retryAfterOf(error: unknown): number {
  * when the first attempt succeeds.
  */
 export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, AdoptsDefaults {
+  readonly name: string;
   readonly retries: number;
   readonly budget: RetryBudget | undefined;
   private readonly backoff: Backoff;
@@ -109,6 +112,7 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
   constructor(options: RetryOptions = {}) {
     super();
     v.knownKeys('retry', v.object('retry options', options), KEYS);
+    this.name = options.name === undefined ? 'retry' : v.string('name', options.name);
     this.retries = options.retries === undefined ? 3 : v.integer('retries', options.retries, 0);
     this.backoff =
       options.backoff === undefined ? DEFAULT_BACKOFF : v.func<Backoff>('backoff', options.backoff);
@@ -133,6 +137,11 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
     }
   }
 
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'retry' {
+    return 'retry';
+  }
+
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
     this.random ??= defaults.random;
@@ -141,7 +150,7 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     const context = contextOf(options);
-    if (context.signal.aborted) throw context.signal.reason;
+    if (context.aborted) throw context.signal.reason;
     this.budget?.deposit();
     // maxElapsed counts from the first attempt; read the clock only when there is a cap.
     const start = this.maxElapsed === Number.POSITIVE_INFINITY ? 0 : (this.clock ?? systemClock).now();
@@ -155,17 +164,16 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
   /** The slow path, apart so that a first-try success pays for none of it. */
   private async retryAfterFailure<T>(
     fn: Operation<T>,
-    parent: ExecuteContext,
+    parent: Context,
     firstError: unknown,
     start: number,
   ): Promise<T> {
     const clock = this.clock ?? systemClock;
     const random = this.random ?? Math.random;
-    const { signal } = parent;
     let error = firstError;
     let previousDelay = 0;
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw signal.reason;
+      if (parent.aborted) throw parent.signal.reason;
       const reason = this.refusal(error, attempt);
       let wait = 0;
       if (reason === undefined) {
@@ -189,9 +197,9 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
       }
       if (this.listenerCount('retried') !== 0) this.emit('retried', { attempt, delay: wait, error });
       previousDelay = wait;
-      if (wait > 0) await delay(clock, wait, signal);
+      if (wait > 0) await delay(clock, wait, parent.signal);
       try {
-        return await fn(new CallContext(signal, attempt, parent.key));
+        return await fn(new AttemptContext(parent, attempt));
       } catch (next) {
         error = next;
       }

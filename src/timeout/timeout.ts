@@ -4,9 +4,8 @@ import { TimeoutError } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
-  CallContext,
+  Context,
   contextOf,
-  type ExecuteContext,
   type ExecuteOptions,
   NEVER_ABORTED,
   type Operation,
@@ -29,6 +28,8 @@ export interface TimeoutOptions {
   ms: number;
   /** @default 'cooperative' */
   strategy?: TimeoutStrategy;
+  /** Names the policy in metrics. @default 'timeout' */
+  name?: string;
   /** @default systemClock, or the pipeline's clock */
   clock?: Clock;
 }
@@ -42,23 +43,42 @@ export interface TimeoutEvents {
   timedOut: [TimedOutEvent];
 }
 
-/** Bounds how long a call may run. See {@link timeout}. */
+/**
+ * Bounds how long a call may run. See {@link timeout}.
+ *
+ * All calls of one policy share one timer: their deadlines are `now + ms` with the same
+ * `ms`, so they queue in deadline order and the timer is armed for the earliest. A call
+ * costs a link in that list instead of a `setTimeout`/`clearTimeout` pair (~0.4 µs), and
+ * its AbortSignal is built only if the function asks for it (~3 µs). The timer is
+ * cleared as soon as no call is pending.
+ */
 export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy, AdoptsDefaults {
+  readonly name: string;
   readonly ms: number;
   readonly strategy: TimeoutStrategy;
   private clock: Clock | undefined;
+  /** Pending calls, earliest deadline first. */
+  private head: TimedCall<unknown> | undefined;
+  private tail: TimedCall<unknown> | undefined;
+  private timer: TimerHandle | undefined;
 
   constructor(options: number | TimeoutOptions) {
     super();
     const o: TimeoutOptions =
       typeof options === 'number' ? { ms: options } : (v.object('timeout', options) as never);
-    v.knownKeys('timeout', o, ['ms', 'strategy', 'clock']);
+    v.knownKeys('timeout', o, ['ms', 'strategy', 'name', 'clock']);
     this.ms = v.milliseconds('ms', o.ms);
     this.strategy = o.strategy ?? 'cooperative';
     if (this.strategy !== 'cooperative' && this.strategy !== 'aggressive') {
       throw new TypeError(`strategy must be "cooperative" or "aggressive", got ${v.show(this.strategy)}`);
     }
+    this.name = o.name === undefined ? 'timeout' : v.string('name', o.name);
     this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+  }
+
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'timeout' {
+    return 'timeout';
   }
 
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
@@ -67,92 +87,156 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     const parent = contextOf(options);
-    const outer = parent.signal;
-    if (outer.aborted) return Promise.reject(outer.reason);
-    return new TimedCall(this, fn, parent).run(outer, this.clock ?? systemClock);
+    if (parent.aborted) return Promise.reject(parent.signal.reason);
+    const call = new TimedCall<T>(this, parent);
+    this.track(call as TimedCall<unknown>);
+    return call.run(fn, parent);
   }
 
-  /** @internal */
-  timedOut(): void {
-    if (this.listenerCount('timedOut') !== 0)
-      this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
+  /** @internal Queues a call by its deadline and makes sure the timer is armed. */
+  track(call: TimedCall<unknown>): void {
+    const clock = this.clock ?? systemClock;
+    const now = clock.now();
+    call.deadline = now + this.ms;
+    // Deadlines arrive in order unless the clock stepped back; walk back from the tail if it did.
+    let after = this.tail;
+    while (after !== undefined && after.deadline > call.deadline) after = after.prev;
+    call.prev = after;
+    call.next = after === undefined ? this.head : after.next;
+    if (call.next === undefined) this.tail = call;
+    else call.next.prev = call;
+    if (after === undefined) this.head = call;
+    else after.next = call;
+    call.tracked = true;
+    if (this.timer === undefined) this.timer = clock.setTimeout(this.onTimer, this.ms);
   }
+
+  /** @internal Drops a call that settled or can no longer time out; the timer goes with the last one. */
+  untrack(call: TimedCall<unknown>): void {
+    if (!call.tracked) return;
+    call.tracked = false;
+    if (call.prev === undefined) this.head = call.next;
+    else call.prev.next = call.next;
+    if (call.next === undefined) this.tail = call.prev;
+    else call.next.prev = call.prev;
+    call.prev = call.next = undefined;
+    if (this.head === undefined && this.timer !== undefined) {
+      this.timer.clear();
+      this.timer = undefined;
+    }
+  }
+
+  /** Expires every call whose deadline has passed, then re-arms for the next one. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    const clock = this.clock ?? systemClock;
+    const now = clock.now();
+    for (let call = this.head; call !== undefined && call.deadline <= now; call = this.head) {
+      this.untrack(call);
+      if (this.listenerCount('timedOut') !== 0)
+        this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
+      call.expire();
+    }
+    if (this.head !== undefined && this.timer === undefined) {
+      this.timer = clock.setTimeout(this.onTimer, this.head.deadline - now);
+    }
+  };
 }
 
 /**
- * One call under a timeout: its own controller, timer and link to the caller's signal,
- * all released the moment it settles. A class rather than closures, so a call allocates
- * one object for all of its handlers.
+ * One call under a timeout, and the context its function receives: the signal is built on
+ * first access, already aborted if the call was. Settling releases the deadline, the
+ * link to the caller's signal, and with the last pending call the policy's timer.
  */
-class TimedCall<T> {
-  private readonly controller = new AbortController();
-  private readonly context: CallContext;
-  private timer: TimerHandle | undefined;
-  private outer: AbortSignal = NEVER_ABORTED;
+class TimedCall<T> extends Context {
+  readonly attempt: number;
+  readonly key: string | undefined;
+  deadline = 0;
+  prev: TimedCall<unknown> | undefined = undefined;
+  next: TimedCall<unknown> | undefined = undefined;
+  tracked = false;
+  private controller: AbortController | undefined = undefined;
+  private abortReason: unknown = undefined;
+  private isAborted = false;
   private fired = false;
   private settled = false;
+  private outer: AbortSignal | undefined = undefined;
+  private onOuterAbort: (() => void) | undefined = undefined;
   private resolve!: (value: T) => void;
   private reject!: (error: unknown) => void;
 
   constructor(
     private readonly policy: TimeoutPolicy,
-    private readonly fn: Operation<T>,
-    parent: ExecuteContext,
+    parent: Context,
   ) {
-    this.context = new CallContext(this.controller.signal, parent.attempt, parent.key);
+    super();
+    this.attempt = parent.attempt;
+    this.key = parent.key;
   }
 
-  run(outer: AbortSignal, clock: Clock): Promise<T> {
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.isAborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  override get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  run(fn: Operation<T>, parent: Context): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      this.timer = clock.setTimeout(this.onTimeout, this.policy.ms);
-      if (outer !== NEVER_ABORTED) {
-        this.outer = outer;
-        outer.addEventListener('abort', this.onOuterAbort, { once: true });
-      }
+      if (parent.signal !== NEVER_ABORTED) this.follow(parent.signal);
       let pending: PromiseLike<T> | T;
       try {
-        pending = this.fn(this.context);
+        pending = fn(this);
       } catch (error) {
-        this.onRejected(error);
+        this.settle(error, false);
         return;
       }
-      Promise.resolve(pending).then(this.onFulfilled, this.onRejected);
+      Promise.resolve(pending).then(
+        (value) => this.settle(value, true),
+        (error: unknown) =>
+          this.settle(this.fired ? new TimeoutError(this.policy.ms, { cause: error }) : error, false),
+      );
     });
   }
 
-  private readonly onTimeout = (): void => {
+  /** The deadline passed. */
+  expire(): void {
     this.fired = true;
-    this.timer = undefined;
-    this.policy.timedOut();
     const error = new TimeoutError(this.policy.ms);
-    this.controller.abort(error);
+    this.abort(error);
     if (this.policy.strategy === 'aggressive') this.settle(error, false);
-  };
+  }
 
-  private readonly onOuterAbort = (): void => {
-    const reason = this.outer.reason;
-    // The caller gave up first: this call can no longer time out, so its outcome is never a TimeoutError.
-    this.timer?.clear();
-    this.timer = undefined;
-    this.controller.abort(reason);
-    if (this.policy.strategy === 'aggressive') this.settle(reason, false);
-  };
+  /** Aborts this call when the caller's signal does. */
+  private follow(outer: AbortSignal): void {
+    this.outer = outer;
+    this.onOuterAbort = () => {
+      // The caller gave up first: this call can no longer time out, so its outcome is never a TimeoutError.
+      this.policy.untrack(this as TimedCall<unknown>);
+      this.abort(outer.reason);
+      if (this.policy.strategy === 'aggressive') this.settle(outer.reason, false);
+    };
+    outer.addEventListener('abort', this.onOuterAbort, { once: true });
+  }
 
-  private readonly onFulfilled = (value: T): void => {
-    this.settle(value, true);
-  };
-
-  private readonly onRejected = (error: unknown): void => {
-    this.settle(this.fired ? new TimeoutError(this.policy.ms, { cause: error }) : error, false);
-  };
+  private abort(reason: unknown): void {
+    this.isAborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
 
   private settle(value: unknown, ok: boolean): void {
     if (this.settled) return;
     this.settled = true;
-    this.timer?.clear();
-    this.outer.removeEventListener('abort', this.onOuterAbort);
+    this.policy.untrack(this as TimedCall<unknown>);
+    if (this.onOuterAbort !== undefined) this.outer!.removeEventListener('abort', this.onOuterAbort);
     if (ok) this.resolve(value as T);
     else this.reject(value);
   }

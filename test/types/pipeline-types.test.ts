@@ -1,5 +1,13 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import { bulkhead, CircuitBreaker, fallback, pipeline, retry, timeout } from '../../src/index.js';
+import {
+  bulkhead,
+  CircuitBreaker,
+  fallback,
+  type Policy,
+  pipeline,
+  retry,
+  timeout,
+} from '../../src/index.js';
 
 describe('pipeline types', () => {
   it('keeps the result type of the function through policies that add nothing', () => {
@@ -18,5 +26,15 @@ describe('pipeline types', () => {
       retry(),
     );
     expectTypeOf(nested.execute(async () => 'x')).toEqualTypeOf<Promise<string | null>>();
+  });
+});
+
+describe('ExtraOf', () => {
+  it('adds nothing for a hand-written object typed Policy', () => {
+    const custom: Policy = {
+      execute: (fn) =>
+        Promise.resolve(fn({ signal: new AbortController().signal, attempt: 0, key: undefined })),
+    };
+    expectTypeOf(pipeline(custom, retry()).execute(async () => 1)).toEqualTypeOf<Promise<number>>();
   });
 });

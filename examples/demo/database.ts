@@ -1,0 +1,149 @@
+import type { Policy } from 'breakwater';
+import { FaultProxy, injectFault } from 'breakwater/chaos';
+import pg from 'pg';
+
+/** What the demo needs from a database: a query, and a way to make it fail for real. */
+export interface DemoDatabase {
+  /** Human-readable: what runs the queries and what produces the outage. */
+  readonly description: string;
+  /** Policies to put innermost in the pipeline (the chaos injection, for the embedded database). */
+  readonly innerPolicies: readonly Policy[];
+  order(id: number, signal: AbortSignal): Promise<{ id: number; item: string; quantity: number }>;
+  startOutage(): void;
+  endOutage(): void;
+  close(): Promise<void>;
+}
+
+const SCHEMA = `
+  create table if not exists demo_orders (id int primary key, item text not null, quantity int not null);
+  insert into demo_orders select g, 'item-' || g, 1 + g % 7 from generate_series(1, 1000) g on conflict do nothing;
+`;
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** PostgreSQL in-process (PGlite); the outage is injected with breakwater/chaos, as a refused connection. */
+export async function embeddedDatabase(): Promise<DemoDatabase> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = new PGlite();
+  await db.exec(SCHEMA);
+  let down = false;
+  const outage = injectFault({
+    rate: 1,
+    enabled: () => down,
+    error: () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+  });
+  return {
+    description: 'PGlite (PostgreSQL in-process); outage injected by breakwater/chaos',
+    innerPolicies: [outage],
+    async order(id) {
+      const result = await db.query<{ id: number; item: string; quantity: number }>(
+        'select id, item, quantity from demo_orders where id = $1',
+        [id],
+      );
+      if (result.rows[0] === undefined) throw new Error(`order ${id} not found`);
+      return result.rows[0];
+    },
+    startOutage: () => {
+      down = true;
+    },
+    endOutage: () => {
+      down = false;
+    },
+    close: () => db.close(),
+  };
+}
+
+/**
+ * A real PostgreSQL through `pg`, behind a FaultProxy: the outage is a network partition
+ * (the proxy stops answering and resets every open connection), healed when it ends.
+ */
+export async function realDatabase(url: string): Promise<DemoDatabase> {
+  const target = new URL(url);
+  const proxy = await FaultProxy.start({
+    target: { host: target.hostname || '127.0.0.1', port: Number(target.port || 5432) },
+  });
+  const viaProxy = new URL(url);
+  viaProxy.hostname = proxy.host;
+  viaProxy.port = String(proxy.port);
+  const pool = new pg.Pool({
+    connectionString: viaProxy.toString(),
+    max: 10,
+    connectionTimeoutMillis: 1_000,
+  });
+  pool.on('error', () => {}); // idle clients dropped by the outage; queries see their own errors
+  await pool.query(SCHEMA);
+  return {
+    description: `PostgreSQL at ${target.host} through a FaultProxy; outage = network partition`,
+    innerPolicies: [],
+    async order(id, signal) {
+      const connecting = pool.connect();
+      // A connection that arrives after the caller gave up goes back to the pool, closed.
+      const client = await abortable(connecting, signal, () =>
+        connecting.then(
+          (c) => c.release(true),
+          () => {},
+        ),
+      );
+      let broken = false;
+      // A connection reset while checked out is emitted on the client; the query sees it as its own error.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
+      try {
+        // pg has no AbortSignal support: on abort, destroy the connection so the query ends now.
+        const result = await abortable(
+          client.query<{ id: number; item: string; quantity: number }>(
+            'select id, item, quantity from demo_orders where id = $1',
+            [id],
+          ),
+          signal,
+          () => {
+            broken = true;
+          },
+        );
+        if (result.rows[0] === undefined) throw new Error(`order ${id} not found`);
+        return result.rows[0];
+      } catch (error) {
+        broken = true;
+        throw error;
+      } finally {
+        client.off('error', onError);
+        client.release(broken);
+      }
+    },
+    startOutage: () => {
+      proxy.blackhole();
+      proxy.resetConnections();
+    },
+    endOutage: () => {
+      proxy.heal();
+    },
+    async close() {
+      await pool.end();
+      await proxy.close();
+    },
+  };
+}
