@@ -55,6 +55,11 @@ export abstract class Context implements ExecuteContext {
   get aborted(): boolean {
     return this.signal.aborted;
   }
+
+  /** Whether anything can abort this call (false when the caller gave no signal), again without building a signal. */
+  get abortable(): boolean {
+    return this.signal !== NEVER_ABORTED;
+  }
 }
 
 /**
@@ -90,6 +95,10 @@ export class AttemptContext extends Context {
 
   override get aborted(): boolean {
     return this.parent.aborted;
+  }
+
+  override get abortable(): boolean {
+    return this.parent.abortable;
   }
 }
 

@@ -80,10 +80,16 @@ export async function startService(db: DemoDatabase): Promise<DemoService> {
     const match = /^\/orders\/(\d+)$/.exec(url.pathname);
     if (url.pathname === '/health') return health.handler()(request, response);
     if (url.pathname === '/metrics') {
-      registry.metrics().then((text) => {
-        response.writeHead(200, { 'content-type': registry.contentType });
-        response.end(text);
-      });
+      registry.metrics().then(
+        (text) => {
+          response.writeHead(200, { 'content-type': registry.contentType });
+          response.end(text);
+        },
+        (error: unknown) => {
+          response.writeHead(500, { 'content-type': 'text/plain' });
+          response.end(`metrics: ${(error as Error).message}`);
+        },
+      );
       return;
     }
     if (!match) {

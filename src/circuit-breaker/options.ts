@@ -139,7 +139,15 @@ function windowOptions(value: unknown): WindowOptions {
   throw new TypeError(`window.type must be "count" or "time", got ${v.show(w.type)}`);
 }
 
-export function resolveOptions(options: CircuitBreakerOptions = {}): ResolvedOptions {
+/** The defaults resolved once: `new CircuitBreaker()` skips validation (creating 10,000 breakers should take milliseconds). */
+let resolvedDefaults: ResolvedOptions | undefined;
+
+export function resolveOptions(options?: CircuitBreakerOptions): ResolvedOptions {
+  if (options === undefined) return (resolvedDefaults ??= Object.freeze(resolve({})));
+  return resolve(options);
+}
+
+function resolve(options: CircuitBreakerOptions): ResolvedOptions {
   const o = v.object('options', options) as CircuitBreakerOptions;
   v.knownKeys('CircuitBreaker', o, KEYS);
   const rate =

@@ -1,6 +1,6 @@
 import { type Meter, metrics, type ObservableResult } from '@opentelemetry/api';
 import { STATES } from '../circuit-breaker/state.js';
-import { type MetricsSink, observe } from '../telemetry/observe.js';
+import { type MetricsSink, Observer, policiesOf } from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
 /** Options of {@link instrument}. */
@@ -16,7 +16,10 @@ export interface OpenTelemetryOptions {
 
 /** What {@link instrument} returns. */
 export interface OpenTelemetryInstrumentation {
-  /** Stops recording: removes every listener and observable callback `instrument` added. */
+  /**
+   * Stops recording this target: removes the listeners and observable callbacks `instrument`
+   * added, except those another instrumentation on the same meter and prefix still needs.
+   */
   dispose(): void;
 }
 
@@ -42,7 +45,48 @@ export function instrument(
   const meter = options.meter ?? metrics.getMeter('breakwater');
   const prefix = options.prefix ?? 'breakwater';
   v.string('prefix', prefix);
+  policiesOf(target); // a TypeError for a bad target before any instrument is created
 
+  let byPrefix = instrumentations.get(meter);
+  if (byPrefix === undefined) {
+    byPrefix = new Map();
+    instrumentations.set(meter, byPrefix);
+  }
+  let shared = byPrefix.get(prefix);
+  if (shared === undefined) {
+    shared = instruments(meter, prefix);
+    byPrefix.set(prefix, shared);
+  }
+  const { observer, detach } = shared;
+  const release = observer.observe(target);
+  let disposed = false;
+  return {
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      release();
+      // The last instrumentation on this meter and prefix takes the observable callbacks with it.
+      if (observer.size === 0 && byPrefix.get(prefix) === shared) {
+        byPrefix.delete(prefix);
+        detach();
+      }
+    },
+  };
+}
+
+interface Instruments {
+  readonly observer: Observer;
+  /** Removes the observable callbacks. */
+  readonly detach: () => void;
+}
+
+/**
+ * The instruments of each meter and prefix: a policy reached by two `instrument` calls on
+ * the same meter is listened to, counted and observed once.
+ */
+const instrumentations = new WeakMap<Meter, Map<string, Instruments>>();
+
+function instruments(meter: Meter, prefix: string): Instruments {
   const calls = meter.createCounter(`${prefix}.calls`, { description: 'Calls by policy and outcome.' });
   const durations = meter.createHistogram(`${prefix}.call.duration`, {
     description: 'Duration of calls through a circuit breaker.',
@@ -77,26 +121,26 @@ export function instrument(
     gaveUp: (name, reason) => giveUps.add(1, { name, reason }),
     injected: (name, kind) => injections.add(1, { name, kind }),
   };
-  const observation = observe(target, sink);
+  const observer = new Observer(sink);
 
   const observeState = (result: ObservableResult) => {
-    for (const breaker of observation.breakers) {
+    for (const breaker of observer.breakers) {
       for (const s of STATES) result.observe(s === breaker.state ? 1 : 0, { name: breaker.name, state: s });
     }
   };
   const observeInFlight = (result: ObservableResult) => {
-    for (const b of observation.bulkheads) result.observe(b.inFlight, { name: b.name });
+    for (const b of observer.bulkheads) result.observe(b.inFlight, { name: b.name });
   };
   const observeQueued = (result: ObservableResult) => {
-    for (const b of observation.bulkheads) result.observe(b.queued, { name: b.name });
+    for (const b of observer.bulkheads) result.observe(b.queued, { name: b.name });
   };
   state.addCallback(observeState);
   inFlight.addCallback(observeInFlight);
   queued.addCallback(observeQueued);
 
   return {
-    dispose() {
-      observation.dispose();
+    observer,
+    detach() {
       state.removeCallback(observeState);
       inFlight.removeCallback(observeInFlight);
       queued.removeCallback(observeQueued);

@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
-import type { BulkheadPolicy } from '../bulkhead/bulkhead.js';
 import { STATES } from '../circuit-breaker/state.js';
-import { type MetricsSink, observe } from '../telemetry/observe.js';
+import { type MetricsSink, Observer, policiesOf } from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
 /** Options of {@link instrument}. */
@@ -24,14 +23,21 @@ export interface PrometheusOptions {
 export interface PrometheusInstrumentation {
   /** The registry the metrics are in: serve `await registry.metrics()` on `/metrics`. */
   readonly registry: Registry;
-  /** Stops recording: removes every listener `instrument` added and this target's bulkheads from the gauges. */
+  /**
+   * Stops recording this target: removes the listeners `instrument` added and its bulkheads from
+   * the gauges, except those another instrumentation into the same metrics still holds.
+   */
   dispose(): void;
 }
 
 const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** The bulkheads whose load each gauge reads at scrape time. */
-const gaugedBulkheads = new WeakMap<object, Set<BulkheadPolicy>>();
+/**
+ * The observer of each set of metrics (a registry and prefix), keyed by its metric objects:
+ * the bulkhead gauges read its bulkheads at scrape time, and a policy reached by two
+ * `instrument` calls into the same metrics is listened to, and counted, once.
+ */
+const observers = new WeakMap<object, Observer>();
 
 /** One metric per name and registry, so that many `instrument` calls can share a registry. */
 function metric<M extends Metric>(registry: Registry, name: string, create: () => M): M {
@@ -76,6 +82,7 @@ export function instrument(
     throw new TypeError(`prefix must be a valid Prometheus metric name prefix, got ${v.show(prefix)}`);
   }
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
+  policiesOf(target); // a TypeError for a bad target before any metric is registered
   const registers = [registry];
 
   const state = metric(
@@ -167,7 +174,7 @@ export function instrument(
         registers,
         collect() {
           this.reset();
-          for (const b of gaugedBulkheads.get(this) ?? []) this.set({ name: b.name }, b.inFlight);
+          for (const b of observers.get(this)?.bulkheads ?? []) this.set({ name: b.name }, b.inFlight);
         },
       }),
   );
@@ -182,14 +189,10 @@ export function instrument(
         registers,
         collect() {
           this.reset();
-          for (const b of gaugedBulkheads.get(this) ?? []) this.set({ name: b.name }, b.queued);
+          for (const b of observers.get(this)?.bulkheads ?? []) this.set({ name: b.name }, b.queued);
         },
       }),
   );
-  const bulkheads = gaugedBulkheads.get(inFlight) ?? new Set<BulkheadPolicy>();
-  gaugedBulkheads.set(inFlight, bulkheads);
-  gaugedBulkheads.set(queued, bulkheads);
-
   const sink: MetricsSink = {
     call: (name, policy, outcome) => calls.inc({ name, policy, outcome }),
     duration: (name, outcome, seconds) => durations.observe({ name, outcome }, seconds),
@@ -201,14 +204,12 @@ export function instrument(
     gaveUp: (name, reason) => giveUps.inc({ name, reason }),
     injected: (name, kind) => injections.inc({ name, kind }),
   };
-  const observation = observe(target, sink);
-  for (const b of observation.bulkheads) bulkheads.add(b);
+  let observer = observers.get(calls);
+  if (observer === undefined) {
+    observer = new Observer(sink);
+    for (const m of [calls, inFlight, queued]) observers.set(m, observer);
+  }
+  const release = observer.observe(target);
 
-  return {
-    registry,
-    dispose() {
-      observation.dispose();
-      for (const b of observation.bulkheads) bulkheads.delete(b);
-    },
-  };
+  return { registry, dispose: release };
 }

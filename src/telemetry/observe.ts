@@ -41,26 +41,103 @@ type Known =
   | ChaosPolicy
   | Pipeline;
 
-export interface Observation {
-  /** The bulkheads found, for gauges read at scrape time. */
-  readonly bulkheads: readonly BulkheadPolicy[];
-  /** The breakers found, for the state gauge. */
-  readonly breakers: readonly CircuitBreaker[];
-  /** Removes every listener {@link observe} added. */
-  dispose(): void;
+/** A policy that emits events (a pipeline's leaves). */
+type Leaf = Exclude<Known, Pipeline>;
+
+/** The listeners one {@link Observer} holds on one policy, and how many `observe` calls hold them. */
+interface Hold {
+  count: number;
+  readonly remove: () => void;
 }
 
 /**
- * Walks a policy (into pipelines, at any depth) and forwards each of its events to
- * `sink`. Its listeners are its own: they see every later event whatever other
- * listeners exist, and `dispose()` removes exactly them.
+ * Forwards the events of policies to one `sink`, each policy listened to once however
+ * many `observe` calls reach it: two instrumented pipelines that share a breaker or a
+ * bulkhead, or the same policy instrumented twice into one registry, count each event
+ * once. The listeners of a policy go when the last `observe` call holding it is released.
  */
-export function observe(target: object | readonly object[], sink: MetricsSink): Observation {
-  const removers: (() => void)[] = [];
-  const bulkheads: BulkheadPolicy[] = [];
-  const breakers: CircuitBreaker[] = [];
-  const seen = new Set<object>();
+export class Observer {
+  private readonly holds = new Map<Leaf, Hold>();
 
+  constructor(private readonly sink: MetricsSink) {}
+
+  /** The breakers observed now, for the state gauge. */
+  get breakers(): CircuitBreaker[] {
+    return this.leaves().filter((p): p is CircuitBreaker => p.kind === 'circuit-breaker');
+  }
+
+  /** The bulkheads observed now, for gauges read at scrape time. */
+  get bulkheads(): BulkheadPolicy[] {
+    return this.leaves().filter((p): p is BulkheadPolicy => p.kind === 'bulkhead');
+  }
+
+  /** Policies observed now. */
+  get size(): number {
+    return this.holds.size;
+  }
+
+  /**
+   * Walks `target` (into pipelines, at any depth) and observes every policy in it. Checks
+   * the whole target first: a TypeError for anything but a breakwater policy leaves no
+   * listener behind. Returns the release of exactly what this call took; releasing twice is harmless.
+   */
+  observe(target: object | readonly object[]): () => void {
+    const leaves = policiesOf(target);
+    for (const leaf of leaves) {
+      const hold = this.holds.get(leaf);
+      if (hold !== undefined) hold.count++;
+      else this.holds.set(leaf, { count: 1, remove: listenTo(leaf, this.sink) });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const leaf of leaves) {
+        const hold = this.holds.get(leaf)!;
+        if (--hold.count === 0) {
+          this.holds.delete(leaf);
+          hold.remove();
+        }
+      }
+    };
+  }
+
+  private leaves(): Leaf[] {
+    return [...this.holds.keys()];
+  }
+}
+
+/** The policies of `target`, each once, pipelines flattened; throws a TypeError for anything else. */
+export function policiesOf(target: object | readonly object[]): Leaf[] {
+  const leaves: Leaf[] = [];
+  const seen = new Set<unknown>();
+  function visit(policy: unknown): void {
+    if (seen.has(policy)) return;
+    seen.add(policy);
+    const kind = typeof policy === 'object' && policy !== null ? (policy as Known).kind : undefined;
+    switch (kind) {
+      case 'pipeline':
+        for (const inner of (policy as Pipeline).policies) visit(inner);
+        return;
+      case 'circuit-breaker':
+      case 'retry':
+      case 'timeout':
+      case 'fallback':
+      case 'bulkhead':
+      case 'chaos':
+        leaves.push(policy as Leaf);
+        return;
+      default:
+        throw new TypeError(`instrument: expected a breakwater policy or pipeline, got ${show(policy)}`);
+    }
+  }
+  for (const t of Array.isArray(target) ? target : [target]) visit(t);
+  return leaves;
+}
+
+/** Adds the listeners that forward `policy`'s events to `sink`; returns their removal. */
+function listenTo(p: Leaf, sink: MetricsSink): () => void {
+  const removers: (() => void)[] = [];
   function listen<Events extends EventEmitter.ValidEventTypes, K extends EventEmitter.EventNames<Events>>(
     emitter: EventEmitter<Events>,
     event: K,
@@ -69,63 +146,43 @@ export function observe(target: object | readonly object[], sink: MetricsSink): 
     emitter.on(event, fn);
     removers.push(() => emitter.off(event, fn));
   }
-
-  function visit(policy: object): void {
-    if (seen.has(policy)) return;
-    seen.add(policy);
-    const p = policy as Known;
-    switch (p.kind) {
-      case 'pipeline':
-        for (const inner of p.policies) visit(inner);
-        return;
-      case 'circuit-breaker': {
-        const name = p.name;
-        breakers.push(p);
-        sink.state(name, p.state);
-        listen(p, 'stateChanged', (e) => {
-          sink.state(name, e.to);
-          sink.transition(name, e.from, e.to);
-        });
-        listen(p, 'succeeded', (e) => {
-          sink.call(name, p.kind, 'success');
-          sink.duration(name, 'success', e.duration / 1000);
-        });
-        listen(p, 'failed', (e) => {
-          sink.call(name, p.kind, 'failure');
-          sink.duration(name, 'failure', e.duration / 1000);
-        });
-        listen(p, 'rejected', () => sink.call(name, p.kind, 'rejected'));
-        listen(p, 'ignored', () => sink.call(name, p.kind, 'ignored'));
-        return;
-      }
-      case 'retry':
-        listen(p, 'retried', () => sink.retried(p.name));
-        listen(p, 'gaveUp', (e) => sink.gaveUp(p.name, e.reason));
-        return;
-      case 'timeout':
-        listen(p, 'timedOut', () => sink.call(p.name, p.kind, 'timeout'));
-        return;
-      case 'fallback':
-        listen(p, 'fellBack', (e) => sink.call(p.name, p.kind, e.stale ? 'stale_fallback' : 'fallback'));
-        return;
-      case 'bulkhead':
-        bulkheads.push(p);
-        listen(p, 'rejected', () => sink.call(p.name, p.kind, 'rejected'));
-        return;
-      case 'chaos':
-        listen(p, 'injected', (e) => sink.injected(p.name, e.kind));
-        return;
-      default:
-        throw new TypeError(`instrument: expected a breakwater policy or pipeline, got ${show(policy)}`);
-    }
+  const name = p.name;
+  switch (p.kind) {
+    case 'circuit-breaker':
+      sink.state(name, p.state);
+      listen(p, 'stateChanged', (e) => {
+        sink.state(name, e.to);
+        sink.transition(name, e.from, e.to);
+      });
+      listen(p, 'succeeded', (e) => {
+        sink.call(name, p.kind, 'success');
+        sink.duration(name, 'success', e.duration / 1000);
+      });
+      listen(p, 'failed', (e) => {
+        sink.call(name, p.kind, 'failure');
+        sink.duration(name, 'failure', e.duration / 1000);
+      });
+      listen(p, 'rejected', () => sink.call(name, p.kind, 'rejected'));
+      listen(p, 'ignored', () => sink.call(name, p.kind, 'ignored'));
+      break;
+    case 'retry':
+      listen(p, 'retried', () => sink.retried(name));
+      listen(p, 'gaveUp', (e) => sink.gaveUp(name, e.reason));
+      break;
+    case 'timeout':
+      listen(p, 'timedOut', () => sink.call(name, p.kind, 'timeout'));
+      break;
+    case 'fallback':
+      listen(p, 'fellBack', (e) => sink.call(name, p.kind, e.stale ? 'stale_fallback' : 'fallback'));
+      break;
+    case 'bulkhead':
+      listen(p, 'rejected', () => sink.call(name, p.kind, 'rejected'));
+      break;
+    case 'chaos':
+      listen(p, 'injected', (e) => sink.injected(name, e.kind));
+      break;
   }
-
-  for (const t of Array.isArray(target) ? target : [target]) visit(t);
-  return {
-    bulkheads,
-    breakers,
-    dispose() {
-      for (const remove of removers.splice(0)) remove();
-    },
+  return () => {
+    for (const remove of removers.splice(0)) remove();
   };
 }

@@ -186,6 +186,10 @@ class TimedCall<T> extends Context {
     return this.isAborted;
   }
 
+  override get abortable(): boolean {
+    return true;
+  }
+
   run(fn: Operation<T>, parent: Context): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.resolve = resolve;

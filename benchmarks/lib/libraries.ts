@@ -1,0 +1,30 @@
+/**
+ * The libraries compared, loaded as their users load them: breakwater from its build
+ * (`dist/`, what npm ships), the anchors from node_modules at pinned versions.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dist = (file: string) => new URL(`../../dist/${file}`, import.meta.url);
+if (!existsSync(fileURLToPath(dist('index.js')))) {
+  throw new Error('benchmarks measure the build: run `npm run build` first (npm run bench does)');
+}
+
+export const bw = (await import(dist('index.js').href)) as typeof import('breakwater');
+export const bwPrometheus = (await import(
+  dist('prometheus.js').href
+)) as typeof import('breakwater/prometheus');
+export * as cockatiel from 'cockatiel';
+export { default as Opossum } from 'opossum';
+export { default as pRetry } from 'p-retry';
+
+/** Throws unless `condition` holds: a contender that does not do the case's work is not timed. */
+export function check(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new Error(`validation failed: ${what}`);
+}
+
+export const ok = async () => 1;
+export const premade = new Error('premade');
+export const fail = async (): Promise<number> => {
+  throw premade;
+};
