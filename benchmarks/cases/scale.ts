@@ -10,22 +10,28 @@ export const scale: ScaleCase = {
   libraries: ['breakwater', 'opossum', 'cockatiel'],
 };
 
-/** Makes one breaker of a library as its users would, with one call through it. */
-export const factories: Record<string, () => { call(): Promise<unknown> }> = {
-  breakwater: () => {
-    const breaker = new bw.CircuitBreaker();
-    return { call: () => breaker.execute(ok) };
+/** How each library makes a breaker as its users would, and calls through one. */
+export interface Factory {
+  make(): unknown;
+  call(breaker: unknown): Promise<unknown>;
+}
+
+export const factories: Record<string, Factory> = {
+  breakwater: {
+    make: () => new bw.CircuitBreaker(),
+    call: (b) => (b as import('breakwater').CircuitBreaker).execute(ok),
   },
-  opossum: () => {
-    const breaker = new Opossum(ok);
-    return { call: () => breaker.fire() };
+  opossum: {
+    make: () => new Opossum(ok),
+    call: (b) => (b as Opossum).fire(),
   },
-  cockatiel: () => {
-    const breaker = cockatiel.circuitBreaker(cockatiel.handleAll, {
-      halfOpenAfter: 30_000,
-      breaker: new cockatiel.ConsecutiveBreaker(5),
-    });
-    return { call: () => breaker.execute(ok) };
+  cockatiel: {
+    make: () =>
+      cockatiel.circuitBreaker(cockatiel.handleAll, {
+        halfOpenAfter: 30_000,
+        breaker: new cockatiel.ConsecutiveBreaker(5),
+      }),
+    call: (b) => (b as import('cockatiel').CircuitBreakerPolicy).execute(ok),
   },
 };
 
@@ -33,8 +39,9 @@ const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeo
 
 /** Runs in a process started with --expose-gc, one library per process. */
 export async function measureScale(library: string, quick: boolean): Promise<ScaleMetrics> {
-  const make = factories[library];
-  if (make === undefined) throw new Error(`unknown library ${library}`);
+  const factory = factories[library];
+  if (factory === undefined) throw new Error(`unknown library ${library}`);
+  const make = factory.make;
   const gc = globalThis.gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
   const N = 10_000;

@@ -5,7 +5,7 @@
 import { factories } from '../cases/scale.js';
 
 const library = process.argv[2] ?? '';
-const make = factories[library];
-if (make === undefined) throw new Error(`unknown library ${library}`);
-const breakers = Array.from({ length: 1_000 }, make);
-await Promise.all(breakers.map((b) => b.call()));
+const factory = factories[library];
+if (factory === undefined) throw new Error(`unknown library ${library}`);
+const breakers = Array.from({ length: 1_000 }, factory.make);
+await Promise.all(breakers.map((b) => factory.call(b)));

@@ -146,7 +146,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
    */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     const context = contextOf(options);
-    if (context.aborted) return Promise.reject(context.signal.reason);
+    const abortable = context.abortable;
+    if (abortable && context.aborted) return Promise.reject(context.signal.reason);
     let admitted: number | BrokenCircuitError;
     try {
       admitted = this.admit();
@@ -155,7 +156,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     }
     // Promise.reject costs less than throwing from an async function: this is the hot path of an outage.
     if (typeof admitted !== 'number') return Promise.reject(admitted);
-    if (this.timed || context.abortable || (this as unknown as Listened)._eventsCount !== 0) {
+    if (this.timed || abortable || this.listened()) {
       return this.timedCall(fn, context, admitted);
     }
     // Nobody needs the call's duration and nothing can abort it: settle through handlers
@@ -277,6 +278,10 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   // A listener or `isFailure` that throws must not leave a probe slot taken (the breaker would reject
   // every call until reset()), so the outcome is counted in `finally`, after the events it follows.
   private onSuccess(epoch: number, start: number): void {
+    if (Number.isNaN(start) && !this.listened()) {
+      if (epoch === this.epoch) this.count(SUCCESS, undefined, 0);
+      return;
+    }
     const now = Number.isNaN(start) ? 0 : this.clock.now();
     const duration = Number.isNaN(start) ? 0 : now - start;
     const slow = duration > this.slowCallDuration;
@@ -285,6 +290,11 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     } finally {
       if (epoch === this.epoch) this.count(slow ? SLOW : SUCCESS, undefined, now);
     }
+  }
+
+  /** Whether any event has a listener (EventEmitter3 counts the events that have some). */
+  private listened(): boolean {
+    return (this as unknown as Listened)._eventsCount !== 0;
   }
 
   private onFailure(epoch: number, start: number, error: unknown, context: Context | undefined): void {
