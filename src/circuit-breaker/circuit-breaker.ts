@@ -55,8 +55,10 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private clock: Clock;
   /** Whether the clock came from the options (a pipeline's clock then does not replace it). */
   private readonly ownClock: boolean;
-  /** Whether calls must be timed whoever listens: for slow calls or a time window. */
+  /** Whether every call's duration is needed, whoever listens: for slow calls. */
   private readonly timed: boolean;
+  /** Whether counting a call needs the time (a time window), which one clock read at settlement gives. */
+  private readonly windowTimed: boolean;
   private readonly strategy: TripStrategy;
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
   private readonly openTimeout: number | ((consecutiveOpens: number) => number);
@@ -86,7 +88,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     this.name = o.name;
     this.clock = o.clock;
     this.ownClock = options?.clock !== undefined;
-    this.timed = o.slowCallDuration !== undefined || o.window?.type === 'time';
+    this.timed = o.slowCallDuration !== undefined;
+    this.windowTimed = o.window?.type === 'time';
     this.isFailure = o.isFailure;
     this.openTimeout = o.openTimeout;
     this.successThreshold = o.successThreshold;
@@ -165,18 +168,16 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     try {
       pending = fn(context);
     } catch (error) {
-      this.onFailure(admitted, Number.NaN, error, context);
-      return Promise.reject(error);
+      pending = Promise.reject(error); // counted like any failure, and never thrown synchronously
     }
     const handlers = this.handlers?.epoch === admitted ? this.handlers : this.handlersFor(admitted);
     return Promise.resolve(pending).then(handlers.succeeded, handlers.failed) as Promise<T>;
   }
 
-  /** A call that is timed (slow calls, time window, listeners) or abortable. */
+  /** A call that is timed (slow calls, listeners) or abortable. */
   private async timedCall<T>(fn: Operation<T>, context: Context, epoch: number): Promise<T> {
     // Reading the clock costs ~50 ns (Date.now); a call pays for it only when a duration is used.
-    const start =
-      this.timed || (this as unknown as Listened)._eventsCount !== 0 ? this.clock.now() : Number.NaN;
+    const start = this.timed || this.listened() ? this.clock.now() : Number.NaN;
     let result: T;
     try {
       result = await fn(context);
@@ -279,10 +280,10 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   // every call until reset()), so the outcome is counted in `finally`, after the events it follows.
   private onSuccess(epoch: number, start: number): void {
     if (Number.isNaN(start) && !this.listened()) {
-      if (epoch === this.epoch) this.count(SUCCESS, undefined, 0);
+      if (epoch === this.epoch) this.count(SUCCESS, undefined, Number.NaN);
       return;
     }
-    const now = Number.isNaN(start) ? 0 : this.clock.now();
+    const now = Number.isNaN(start) ? Number.NaN : this.clock.now();
     const duration = Number.isNaN(start) ? 0 : now - start;
     const slow = duration > this.slowCallDuration;
     try {
@@ -298,7 +299,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   }
 
   private onFailure(epoch: number, start: number, error: unknown, context: Context | undefined): void {
-    const now = Number.isNaN(start) ? 0 : this.clock.now();
+    const now = Number.isNaN(start) ? Number.NaN : this.clock.now();
     const duration = Number.isNaN(start) ? 0 : now - start;
     const slow = duration > this.slowCallDuration;
     // Counted as a failure unless found otherwise; an `isFailure` that throws leaves it a failure.
@@ -323,10 +324,13 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     }
   }
 
-  /** Counts a call that settled in the epoch it was admitted in; `now` is 0 unless the breaker is timed. */
+  /** Counts a call that settled in the epoch it was admitted in; `now` is NaN when the call was not timed. */
   private count(outcome: Outcome, error: unknown, now: number): void {
     if (this.current === 'closed') {
-      const reason = this.strategy.record(now, outcome);
+      const reason = this.strategy.record(
+        this.windowTimed && Number.isNaN(now) ? this.clock.now() : now,
+        outcome,
+      );
       if (reason !== undefined) this.open(reason, error);
     } else if (this.current === 'half-open') {
       this.probesInFlight--;
