@@ -143,8 +143,9 @@ function windowOptions(value: unknown): WindowOptions {
 let resolvedDefaults: ResolvedOptions | undefined;
 
 export function resolveOptions(options?: CircuitBreakerOptions): ResolvedOptions {
-  if (options === undefined) return (resolvedDefaults ??= Object.freeze(resolve({})));
-  return resolve(options);
+  if (options !== undefined) return resolve(options);
+  if (resolvedDefaults === undefined) resolvedDefaults = Object.freeze(resolve({}));
+  return resolvedDefaults;
 }
 
 function resolve(options: CircuitBreakerOptions): ResolvedOptions {
