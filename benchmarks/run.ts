@@ -145,6 +145,35 @@ const SCALE_TARGET_TEXT: Record<string, string> = {
   'process exits by itself': 'yes',
 };
 
+/** One row per case with a target: the headline numbers, for the README. */
+function summaryTable(): string[] {
+  const libraries = ['breakwater', 'opossum', 'cockatiel', 'p-retry'];
+  const rows = [
+    '## Summary',
+    '',
+    `| case | ${libraries.join(' | ')} | breakwater target |`,
+    `|---|${libraries.map(() => '---:').join('|')}|---|`,
+  ];
+  for (const r of ratioResults) {
+    if (r.verdict === undefined) continue;
+    const cell = (name: string) => {
+      const row = r.rows.find((x) => x.name === name);
+      return row ? `${row.ratio.toFixed(2)}x` : '—';
+    };
+    rows.push(`| ${r.case.title} | ${libraries.map(cell).join(' | ')} | ${r.verdict} |`);
+  }
+  for (const sc of scaleResults) {
+    for (const key of ['heap bytes per idle breaker', 'create 10k (ms)']) {
+      const target = SCALE_TARGETS[key]!;
+      const verdict = `${target(sc.metrics.breakwater?.[key] ?? null) ? 'pass' : 'MISS'} (${SCALE_TARGET_TEXT[key]})`;
+      const cells = libraries.map((l) => (sc.metrics[l] ? fmtValue(sc.metrics[l][key] ?? null) : '—'));
+      rows.push(`| ${key} | ${cells.join(' | ')} | ${verdict} |`);
+    }
+  }
+  rows.push('', 'Ratios are to a plain `await fn()` (fast-fail: to a caught rejection) in the same process.');
+  return rows;
+}
+
 function elapsed(): string {
   return `${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s`;
 }
@@ -162,6 +191,7 @@ const lines: string[] = [
   '- Ratios are to the baseline measured in the same process, alternating with it; absolute times drift on shared machines, ratios hold.',
   '',
 ];
+lines.push(...summaryTable(), '');
 for (const r of ratioResults) {
   lines.push(
     `## ${r.case.title}`,
