@@ -8,40 +8,7 @@ import {
   isBulkheadRejectedError,
 } from '../../src/index.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
-
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T = string>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-type Settled =
-  | { state: 'pending' }
-  | { state: 'fulfilled'; value: unknown }
-  | { state: 'rejected'; value: unknown };
-
-function track<T>(p: Promise<T>): () => Settled {
-  let state: Settled = { state: 'pending' };
-  p.then(
-    (value) => {
-      state = { state: 'fulfilled', value };
-    },
-    (value: unknown) => {
-      state = { state: 'rejected', value };
-    },
-  );
-  return () => state;
-}
+import { type Deferred, deferred, track } from '../helpers/promises.js';
 
 /** A bulkhead on a manual clock, and calls that each hold their slot until finished by name. */
 function setup(options: Omit<BulkheadOptions, 'clock'>) {

@@ -1,21 +1,6 @@
 import type { CircuitBreaker, CircuitBreakerEvents } from '../../src/circuit-breaker/index.js';
 
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-/** A promise settled from outside, to hold a call in flight. */
-export function deferred<T = string>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { type Deferred, deferred } from '../helpers/promises.js';
 
 export type RecordedEvent = {
   [K in keyof CircuitBreakerEvents]: { readonly type: K; readonly payload: CircuitBreakerEvents[K][0] };

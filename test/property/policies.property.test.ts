@@ -16,26 +16,9 @@ import {
   timeout,
 } from '../../src/index.js';
 import { flushPromises, ManualClock, seededRandom } from '../../src/testing/index.js';
+import { type Settled, track } from '../helpers/promises.js';
 
 const RUNS = { numRuns: 100 };
-
-type Settled =
-  | { state: 'pending' }
-  | { state: 'fulfilled'; value: unknown }
-  | { state: 'rejected'; value: unknown };
-
-function track<T>(p: Promise<T>): () => Settled {
-  let state: Settled = { state: 'pending' };
-  p.then(
-    (value) => {
-      state = { state: 'fulfilled', value };
-    },
-    (value: unknown) => {
-      state = { state: 'rejected', value };
-    },
-  );
-  return () => state;
-}
 
 const backoffArb: fc.Arbitrary<{ name: string; make: () => Backoff }> = fc.oneof(
   fc.integer({ min: 0, max: 2_000 }).map((ms) => ({ name: `constant(${ms})`, make: () => constant(ms) })),

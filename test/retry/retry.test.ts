@@ -17,6 +17,7 @@ import {
   retry,
 } from '../../src/index.js';
 import { flushPromises, ManualClock, seededRandom } from '../../src/testing/index.js';
+import { track } from '../helpers/promises.js';
 
 function record(policy: RetryPolicy) {
   const retried: RetriedEvent[] = [];
@@ -757,17 +758,3 @@ describe('retry: validation', () => {
     expect(seen).toEqual([0, 10, 20]);
   });
 });
-
-/** Tracks how a promise settled, without awaiting it. */
-function track<T>(p: Promise<T>): () => { state: 'pending' | 'fulfilled' | 'rejected'; value?: unknown } {
-  let state: { state: 'pending' | 'fulfilled' | 'rejected'; value?: unknown } = { state: 'pending' };
-  p.then(
-    (value) => {
-      state = { state: 'fulfilled', value };
-    },
-    (value: unknown) => {
-      state = { state: 'rejected', value };
-    },
-  );
-  return () => state;
-}

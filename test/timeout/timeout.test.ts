@@ -9,41 +9,7 @@ import {
   timeout,
 } from '../../src/index.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
-
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
-}
-
-function deferred<T = string>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-type Settled =
-  | { state: 'pending' }
-  | { state: 'fulfilled'; value: unknown }
-  | { state: 'rejected'; value: unknown };
-
-/** Tracks how a promise settled, without awaiting it. */
-function track<T>(p: Promise<T>): () => Settled {
-  let state: Settled = { state: 'pending' };
-  p.then(
-    (value) => {
-      state = { state: 'fulfilled', value };
-    },
-    (value: unknown) => {
-      state = { state: 'rejected', value };
-    },
-  );
-  return () => state;
-}
+import { deferred, track } from '../helpers/promises.js';
 
 const STRATEGIES: TimeoutStrategy[] = ['cooperative', 'aggressive'];
 
