@@ -69,6 +69,21 @@ export const composed: RatioCase = {
       },
     },
     {
+      name: 'breakwater, fallback outermost (4 policies)',
+      setup: async () => {
+        const policy = bw.pipeline(
+          bw.fallback(0),
+          bw.retry({ retries: 3 }),
+          new bw.CircuitBreaker(),
+          bw.timeout(1_000),
+        );
+        check((await policy.execute(ok)) === 1, 'returns the result');
+        return async () => {
+          await policy.execute(ok);
+        };
+      },
+    },
+    {
       name: 'breakwater (fn reads signal)',
       setup: async () => {
         const policy = bw.pipeline(bw.retry({ retries: 3 }), new bw.CircuitBreaker(), bw.timeout(1_000));

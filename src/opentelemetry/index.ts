@@ -113,8 +113,14 @@ function instruments(meter: Meter, prefix: string): Instruments {
   });
 
   const sink: MetricsSink = {
-    call: (name, policy, outcome) => calls.add(1, { name, policy, outcome }),
-    duration: (name, outcome, seconds) => durations.record(seconds, { name, outcome }),
+    calls: (name, policy, outcome) => {
+      const attributes = { name, policy, outcome };
+      return () => calls.add(1, attributes);
+    },
+    durations: (name, outcome) => {
+      const attributes = { name, outcome };
+      return (seconds) => durations.record(seconds, attributes);
+    },
     state: () => {}, // read at collection time instead
     transition: (name, from, to) => transitions.add(1, { name, from, to }),
     retried: (name) => retries.add(1, { name }),

@@ -39,6 +39,12 @@ const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  */
 const observers = new WeakMap<object, Observer>();
 
+/** Calls counted per series of each `calls_total` counter, read by its collect(). */
+const tallies = new WeakMap<
+  object,
+  Map<string, { readonly labels: Record<string, string>; count: number }>
+>();
+
 /** One metric per name and registry, so that many `instrument` calls can share a registry. */
 function metric<M extends Metric>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
@@ -116,6 +122,13 @@ export function instrument(
         help: 'Calls by policy and outcome.',
         labelNames: ['name', 'policy', 'outcome'],
         registers,
+        // Calls are tallied in plain numbers and handed to prom-client at scrape time: a
+        // labelled inc() per call costs ~250 ns of label hashing.
+        collect() {
+          this.reset();
+          for (const tally of tallies.get(this)?.values() ?? [])
+            if (tally.count !== 0) this.inc(tally.labels, tally.count);
+        },
       }),
   );
   const durations = metric(
@@ -194,8 +207,20 @@ export function instrument(
       }),
   );
   const sink: MetricsSink = {
-    call: (name, policy, outcome) => calls.inc({ name, policy, outcome }),
-    duration: (name, outcome, seconds) => durations.observe({ name, outcome }, seconds),
+    calls: (name, policy, outcome) => {
+      const series = tallies.get(calls) ?? new Map();
+      tallies.set(calls, series);
+      const key = `${name}\0${policy}\0${outcome}`;
+      const tally = series.get(key) ?? { labels: { name, policy, outcome }, count: 0 };
+      series.set(key, tally);
+      return () => {
+        tally.count++;
+      };
+    },
+    durations: (name, outcome) => {
+      const series = durations.labels({ name, outcome });
+      return (seconds) => series.observe(seconds);
+    },
     state: (name, current) => {
       for (const s of STATES) state.set({ name, state: s }, s === current ? 1 : 0);
     },

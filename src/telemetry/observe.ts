@@ -21,9 +21,13 @@ export type CallOutcome =
 
 /** Where an adapter (Prometheus, OpenTelemetry) records what {@link observe} sees. */
 export interface MetricsSink {
-  call(name: string, policy: string, outcome: CallOutcome): void;
-  /** A breaker call's duration, in seconds. */
-  duration(name: string, outcome: 'success' | 'failure', seconds: number): void;
+  /**
+   * Returns the counter of one series of calls. Asked once per policy and outcome when the
+   * listeners are added, so that counting a call does no label lookup.
+   */
+  calls(name: string, policy: string, outcome: CallOutcome): () => void;
+  /** Returns the recorder of one series of breaker call durations, in seconds; asked once, like {@link calls}. */
+  durations(name: string, outcome: 'success' | 'failure'): (seconds: number) => void;
   state(name: string, state: CircuitState): void;
   transition(name: string, from: CircuitState, to: CircuitState): void;
   retried(name: string): void;
@@ -154,29 +158,39 @@ function listenTo(p: Leaf, sink: MetricsSink): () => void {
         sink.state(name, e.to);
         sink.transition(name, e.from, e.to);
       });
-      listen(p, 'succeeded', (e) => {
-        sink.call(name, p.kind, 'success');
-        sink.duration(name, 'success', e.duration / 1000);
-      });
-      listen(p, 'failed', (e) => {
-        sink.call(name, p.kind, 'failure');
-        sink.duration(name, 'failure', e.duration / 1000);
-      });
-      listen(p, 'rejected', () => sink.call(name, p.kind, 'rejected'));
-      listen(p, 'ignored', () => sink.call(name, p.kind, 'ignored'));
+      {
+        const succeeded = sink.calls(name, p.kind, 'success');
+        const successTime = sink.durations(name, 'success');
+        const failed = sink.calls(name, p.kind, 'failure');
+        const failureTime = sink.durations(name, 'failure');
+        listen(p, 'succeeded', (e) => {
+          succeeded();
+          successTime(e.duration / 1000);
+        });
+        listen(p, 'failed', (e) => {
+          failed();
+          failureTime(e.duration / 1000);
+        });
+        listen(p, 'rejected', sink.calls(name, p.kind, 'rejected'));
+        listen(p, 'ignored', sink.calls(name, p.kind, 'ignored'));
+      }
       break;
     case 'retry':
       listen(p, 'retried', () => sink.retried(name));
       listen(p, 'gaveUp', (e) => sink.gaveUp(name, e.reason));
       break;
     case 'timeout':
-      listen(p, 'timedOut', () => sink.call(name, p.kind, 'timeout'));
+      listen(p, 'timedOut', sink.calls(name, p.kind, 'timeout'));
       break;
     case 'fallback':
-      listen(p, 'fellBack', (e) => sink.call(name, p.kind, e.stale ? 'stale_fallback' : 'fallback'));
+      {
+        const fresh = sink.calls(name, p.kind, 'fallback');
+        const stale = sink.calls(name, p.kind, 'stale_fallback');
+        listen(p, 'fellBack', (e) => (e.stale ? stale() : fresh()));
+      }
       break;
     case 'bulkhead':
-      listen(p, 'rejected', () => sink.call(name, p.kind, 'rejected'));
+      listen(p, 'rejected', sink.calls(name, p.kind, 'rejected'));
       break;
     case 'chaos':
       listen(p, 'injected', (e) => sink.injected(name, e.kind));
