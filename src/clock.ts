@@ -26,11 +26,16 @@ export interface Clock {
 export type RandomSource = () => number;
 
 /**
- * The wall clock: `Date.now()` and ref'd `setTimeout`. Wall time (not a monotonic
- * clock) so that a `snapshot()` taken in one process means the same in another.
+ * The system clock: ref'd `setTimeout`, and a `now()` that reads milliseconds since the
+ * epoch from the monotonic clock (`performance.timeOrigin + performance.now()`). It never
+ * steps back or jumps when the wall clock is set (NTP, a VM resumed), so deadlines and
+ * open timeouts keep their length; it still means the same across processes, so a
+ * `snapshot()` taken in one can be restored in another (give or take clock drift).
  */
+const ORIGIN = performance.timeOrigin;
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => ORIGIN + performance.now(),
   setTimeout(callback, ms) {
     if (ms <= MAX_TIMER) {
       const timer = setTimeout(callback, ms);

@@ -1,25 +1,25 @@
 import type { Clock } from './clock.js';
-import { NEVER_ABORTED } from './policy.js';
+import type { Context } from './policy.js';
 
 /**
- * Resolves after `ms` on `clock`, or rejects with `signal.reason` as soon as `signal`
- * aborts. Either way the timer and the listener are gone once it settles.
+ * Resolves after `ms` on `clock`, or rejects with the abort reason as soon as the call
+ * that `context` describes aborts. Either way the timer and the abort follower are gone
+ * once it settles, and no signal is built for it.
  */
-export function delay(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+export function delay(clock: Clock, ms: number, context: Context): Promise<void> {
+  if (context.aborted) return Promise.reject(context.signal.reason);
   return new Promise<void>((resolve, reject) => {
-    if (signal === NEVER_ABORTED) {
+    if (!context.abortable) {
       clock.setTimeout(resolve, ms);
       return;
     }
-    const onAbort = () => {
+    const unfollow = context.onAbort((reason) => {
       timer.clear();
-      reject(signal.reason);
-    };
+      reject(reason);
+    });
     const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
+      unfollow();
       resolve();
     }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock, RandomSource } from './clock.js';
+import { show } from './validate.js';
 
 /** What a policy hands to the function it runs. */
 export interface ExecuteContext {
@@ -60,6 +61,15 @@ export abstract class Context implements ExecuteContext {
   get abortable(): boolean {
     return this.signal !== NEVER_ABORTED;
   }
+
+  /**
+   * Calls `callback` with the reason once this call aborts, until the returned function
+   * is called. Without building a signal, and with one listener per caller's signal
+   * however many calls follow it (see {@link followSignal}).
+   */
+  onAbort(callback: (reason: unknown) => void): () => void {
+    return followSignal(this.signal, callback);
+  }
 }
 
 /**
@@ -100,6 +110,10 @@ export class AttemptContext extends Context {
   override get abortable(): boolean {
     return this.parent.abortable;
   }
+
+  override onAbort(callback: (reason: unknown) => void): () => void {
+    return this.parent.onAbort(callback);
+  }
 }
 
 /**
@@ -112,10 +126,23 @@ setMaxListeners(0, NEVER_ABORTED);
 
 const ROOT = new CallContext(NEVER_ABORTED, 0, undefined);
 
-/** The context for a call, reusing the parent's when a policy passed one in. */
+/**
+ * The context for a call, reusing the parent's when a policy passed one in. Throws a
+ * TypeError for options that are not an object or a signal that is not an AbortSignal:
+ * callers that must not throw synchronously use {@link tryContextOf}.
+ */
 export function contextOf(options: ExecuteOptions | undefined): Context {
   if (options === undefined) return ROOT;
   if (options instanceof Context) return options;
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`execute options must be an object, got ${show(options)}`);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`signal must be an AbortSignal, got ${show(options.signal)}`);
+  }
+  if (options.key !== undefined && typeof options.key !== 'string') {
+    throw new TypeError(`key must be a string, got ${show(options.key)}`);
+  }
   if (options.signal === undefined && options.key === undefined) return ROOT;
   return new CallContext(options.signal ?? NEVER_ABORTED, 0, options.key);
 }
@@ -136,3 +163,49 @@ export interface AdoptsDefaults {
 export function adoptsDefaults(policy: object): policy is AdoptsDefaults {
   return typeof (policy as Partial<AdoptsDefaults>)[ADOPT_DEFAULTS] === 'function';
 }
+
+/** The context for a call, or the TypeError that bad options raise, for `execute`s that must not throw. */
+export function tryContextOf(options: ExecuteOptions | undefined): Context | TypeError {
+  try {
+    return contextOf(options);
+  } catch (error) {
+    return error as TypeError;
+  }
+}
+
+interface Followers {
+  readonly listener: () => void;
+  readonly callbacks: Set<(reason: unknown) => void>;
+}
+
+const followed = new WeakMap<AbortSignal, Followers>();
+
+/**
+ * Calls `callback` once `signal` aborts, until the returned function is called. All the
+ * calls that follow one signal share one listener on it: a caller who passes one
+ * shutdown signal to many concurrent calls gets no `MaxListenersExceededWarning`, and
+ * the listener is removed with the last follower.
+ */
+export function followSignal(signal: AbortSignal, callback: (reason: unknown) => void): () => void {
+  if (signal === NEVER_ABORTED) return noop;
+  let entry = followed.get(signal);
+  if (entry === undefined) {
+    const callbacks = new Set<(reason: unknown) => void>();
+    const listener = () => {
+      followed.delete(signal);
+      for (const follower of callbacks) follower(signal.reason);
+    };
+    entry = { listener, callbacks };
+    followed.set(signal, entry);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  const { callbacks, listener } = entry;
+  callbacks.add(callback);
+  return () => {
+    if (!callbacks.delete(callback) || callbacks.size !== 0) return;
+    if (followed.get(signal) === entry) followed.delete(signal);
+    signal.removeEventListener('abort', listener);
+  };
+}
+
+function noop(): void {}

@@ -45,3 +45,24 @@ describe('systemClock', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('systemClock.now', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('does not step back or jump when the wall clock is set', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const before = systemClock.now();
+    vi.setSystemTime(Date.now() - 3_600_000);
+    const afterBack = systemClock.now();
+    vi.setSystemTime(Date.now() + 7_200_000);
+    const afterForward = systemClock.now();
+    expect(afterBack).toBeGreaterThanOrEqual(before);
+    expect(afterForward - before).toBeLessThan(1_000);
+  });
+
+  it('reads milliseconds since the epoch, close to Date.now()', () => {
+    expect(Math.abs(systemClock.now() - Date.now())).toBeLessThan(1_000);
+  });
+});

@@ -4,9 +4,9 @@ import { BulkheadRejectedError, withoutStack } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
+  type Context,
   contextOf,
   type ExecuteOptions,
-  NEVER_ABORTED,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -43,17 +43,17 @@ class Waiter {
   prev: Waiter | undefined;
   next: Waiter | undefined;
   timer: TimerHandle | undefined;
+  unfollow: (() => void) | undefined;
 
   constructor(
     readonly bulkhead: BulkheadPolicy,
-    readonly signal: AbortSignal,
     readonly resolve: () => void,
     readonly reject: (error: unknown) => void,
   ) {}
 
-  readonly onAbort = (): void => {
+  readonly onAbort = (reason: unknown): void => {
     this.bulkhead.leave(this);
-    this.reject(this.signal.reason);
+    this.reject(reason);
   };
 
   readonly onTimeout = (): void => {
@@ -110,7 +110,7 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
     const context = contextOf(options);
     if (context.aborted) throw context.signal.reason;
     if (this.running < this.maxConcurrent) this.running++;
-    else if (this.waiting < this.maxQueue) await this.enqueue(context.signal);
+    else if (this.waiting < this.maxQueue) await this.enqueue(context);
     else throw this.rejection('full');
     try {
       return await fn(context);
@@ -120,9 +120,9 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
   }
 
   /** Waits until a finishing call hands over its slot (the slot count does not change on a hand-over). */
-  private enqueue(signal: AbortSignal): Promise<void> {
+  private enqueue(context: Context): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter = new Waiter(this, signal, resolve, reject);
+      const waiter = new Waiter(this, resolve, reject);
       if (this.tail === undefined) this.head = waiter;
       else {
         this.tail.next = waiter;
@@ -130,7 +130,7 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
       }
       this.tail = waiter;
       this.waiting++;
-      if (signal !== NEVER_ABORTED) signal.addEventListener('abort', waiter.onAbort, { once: true });
+      if (context.abortable) waiter.unfollow = context.onAbort(waiter.onAbort);
       if (this.queueTimeout !== undefined) {
         waiter.timer = (this.clock ?? systemClock).setTimeout(waiter.onTimeout, this.queueTimeout);
       }
@@ -156,7 +156,7 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
     waiter.prev = waiter.next = undefined;
     this.waiting--;
     waiter.timer?.clear();
-    waiter.signal.removeEventListener('abort', waiter.onAbort);
+    waiter.unfollow?.();
   }
 
   /** @internal */

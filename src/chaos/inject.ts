@@ -6,13 +6,13 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   type Context,
-  contextOf,
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
   type Operation,
   type Policy,
   type PolicyDefaults,
+  tryContextOf,
 } from '../policy.js';
 import * as v from '../validate.js';
 
@@ -106,7 +106,8 @@ export abstract class ChaosPolicy<Extra = never>
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
-    const context = contextOf(options);
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
     // Like every policy: a call whose signal is already aborted is not run, nor injected into.
     if (context.aborted) return Promise.reject(context.signal.reason);
     // A throwing `rate`, `enabled`, factory or listener rejects the call: execute never throws.
@@ -182,7 +183,7 @@ class LatencyPolicy extends ChaosPolicy {
         ? this.latency
         : v.milliseconds('latency(context)', this.latency(context));
     this.injected({ kind: 'latency', latency });
-    await delay(this.clock ?? systemClock, latency, context.signal);
+    await delay(this.clock ?? systemClock, latency, context as Context);
     return fn(context);
   }
 }

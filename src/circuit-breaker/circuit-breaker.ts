@@ -1,15 +1,15 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Clock } from '../clock.js';
-import { BrokenCircuitError, IsolatedCircuitError, withoutStack } from '../errors.js';
+import { BrokenCircuitError, IsolatedCircuitError } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   type Context,
-  contextOf,
   type ExecuteOptions,
   type Operation,
   type Policy,
   type PolicyDefaults,
+  tryContextOf,
 } from '../policy.js';
 import { FAILURE, type Outcome, SLOW, SUCCESS } from '../window/sliding-window.js';
 import type { CircuitBreakerEvents } from './events.js';
@@ -55,6 +55,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private clock: Clock;
   /** Whether the clock came from the options (a pipeline's clock then does not replace it). */
   private readonly ownClock: boolean;
+  private adoptedClock = false;
   /** Whether every call's duration is needed, whoever listens: for slow calls. */
   private readonly timed: boolean;
   /** Whether counting a call needs the time (a time window), which one clock read at settlement gives. */
@@ -64,6 +65,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private readonly openTimeout: number | ((consecutiveOpens: number) => number);
   private readonly successThreshold: number;
   private readonly halfOpenMaxCalls: number;
+  private readonly halfOpenTimeout: number;
   /** Infinity when slow calls are not watched. */
   private readonly slowCallDuration: number;
 
@@ -77,6 +79,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private consecutiveOpens = 0;
   private probesInFlight = 0;
   private probeSuccesses = 0;
+  /** When the current half-open period (or its last fresh start) began. */
+  private halfOpenSince = 0;
   /** The failure that last opened the circuit: the `cause` of rejections. */
   private lastFailure: unknown = undefined;
   /** Settlement handlers of the current epoch's untimed calls, made on the first such call. */
@@ -94,6 +98,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     this.openTimeout = o.openTimeout;
     this.successThreshold = o.successThreshold;
     this.halfOpenMaxCalls = o.halfOpenMaxCalls;
+    this.halfOpenTimeout = o.halfOpenTimeout;
     this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
 
     const consecutive =
@@ -125,7 +130,11 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   }
 
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
-    if (!this.ownClock && defaults.clock !== undefined) this.clock = defaults.clock;
+    // The first pipeline's clock wins, as for every policy: openUntil must stay on one clock.
+    if (!this.ownClock && !this.adoptedClock && defaults.clock !== undefined) {
+      this.clock = defaults.clock;
+      this.adoptedClock = true;
+    }
   }
 
   /** The current state. An open circuit whose timeout has elapsed reads `open` until a call arrives. */
@@ -148,7 +157,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
    * @throws whatever `fn` threw, unchanged.
    */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = contextOf(options);
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
     const abortable = context.abortable;
     if (abortable && context.aborted) return Promise.reject(context.signal.reason);
     let admitted: number | BrokenCircuitError;
@@ -159,7 +169,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     }
     // Promise.reject costs less than throwing from an async function: this is the hot path of an outage.
     if (typeof admitted !== 'number') return Promise.reject(admitted);
-    if (this.timed || abortable || this.listened()) {
+    if (this.timed || abortable || this.timesForListeners()) {
       return this.timedCall(fn, context, admitted);
     }
     // Nobody needs the call's duration and nothing can abort it: settle through handlers
@@ -177,7 +187,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   /** A call that is timed (slow calls, listeners) or abortable. */
   private async timedCall<T>(fn: Operation<T>, context: Context, epoch: number): Promise<T> {
     // Reading the clock costs ~50 ns (Date.now); a call pays for it only when a duration is used.
-    const start = this.timed || this.listened() ? this.clock.now() : Number.NaN;
+    const start = this.timed || this.timesForListeners() ? this.clock.now() : Number.NaN;
     let result: T;
     try {
       result = await fn(context);
@@ -249,29 +259,44 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       case 'disabled':
         return this.epoch;
       case 'open': {
-        if (this.clock.now() < this.openUntil) return this.reject('open');
+        const now = this.clock.now();
+        if (now < this.openUntil) return this.reject('open', this.openUntil - now);
         this.moveTo('half-open', 'open-timeout-elapsed');
+        this.halfOpenSince = now;
         return this.admitProbe();
       }
       case 'half-open':
         return this.admitProbe();
       case 'isolated':
-        return this.reject('isolated');
+        return this.reject('isolated', Number.POSITIVE_INFINITY);
     }
   }
 
   private admitProbe(): number | BrokenCircuitError {
-    if (this.probesInFlight >= this.halfOpenMaxCalls) return this.reject('half-open');
+    if (this.probesInFlight >= this.halfOpenMaxCalls) {
+      // Probes that outlived halfOpenTimeout are given up on (no timer watches them): their
+      // outcomes will not count, and this call probes afresh.
+      if (this.halfOpenTimeout === Number.POSITIVE_INFINITY) return this.reject('half-open', 0);
+      const now = this.clock.now();
+      if (now - this.halfOpenSince < this.halfOpenTimeout) return this.reject('half-open', 0);
+      this.epoch++;
+      this.probesInFlight = 0;
+      this.probeSuccesses = 0;
+      this.halfOpenSince = now;
+    }
     this.probesInFlight++;
     return this.epoch;
   }
 
-  private reject(reason: 'open' | 'half-open' | 'isolated'): BrokenCircuitError {
-    const name = this.name;
+  private reject(reason: 'open' | 'half-open' | 'isolated', retryAfter: number): BrokenCircuitError {
+    // Inline rather than withoutStack(): no closure on the hot path of an outage.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     const error =
       reason === 'isolated'
-        ? withoutStack(() => new IsolatedCircuitError(name))
-        : withoutStack(() => new BrokenCircuitError(name, this.retryAfter, { cause: this.lastFailure }));
+        ? new IsolatedCircuitError(this.name)
+        : new BrokenCircuitError(this.name, retryAfter, { cause: this.lastFailure });
+    Error.stackTraceLimit = limit;
     if (this.listenerCount('rejected') !== 0) this.emit('rejected', { reason, error });
     return error;
   }
@@ -296,6 +321,16 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   /** Whether any event has a listener (EventEmitter3 counts the events that have some). */
   private listened(): boolean {
     return (this as unknown as Listened)._eventsCount !== 0;
+  }
+
+  /** Whether someone listens to an event that carries a call's duration (a stateChanged listener does not count). */
+  private timesForListeners(): boolean {
+    return (
+      this.listened() &&
+      (this.listenerCount('succeeded') !== 0 ||
+        this.listenerCount('failed') !== 0 ||
+        this.listenerCount('ignored') !== 0)
+    );
   }
 
   private onFailure(epoch: number, start: number, error: unknown, context: Context | undefined): void {

@@ -37,6 +37,19 @@ export interface CircuitBreakerOptions {
    */
   halfOpenMaxCalls?: number;
   /**
+   * How long (ms) probes may hold the half-open state. Once every probe slot has been taken
+   * for this long without a probe settling, those probes are given up on (their outcomes
+   * will not count) and the next call probes afresh. Without it, a probe that never
+   * settles keeps the circuit half-open, rejecting every call, until `reset()`; a
+   * `timeout` inside the breaker is the other way to bound probes.
+   * @default Infinity
+   * @example
+   * ```ts
+   * halfOpenTimeout: 10_000
+   * ```
+   */
+  halfOpenTimeout?: number;
+  /**
    * Which errors count as failures of the dependency. An error for which this returns
    * `false` passes through to the caller and counts neither way.
    * @default () => true
@@ -87,6 +100,7 @@ export const DEFAULTS = {
   successThreshold: 1,
   openTimeout: 30_000,
   halfOpenMaxCalls: 1,
+  halfOpenTimeout: Number.POSITIVE_INFINITY,
   minimumCalls: 10,
   window: { type: 'count', size: 100 },
 } as const;
@@ -97,6 +111,7 @@ const KEYS = [
   'successThreshold',
   'openTimeout',
   'halfOpenMaxCalls',
+  'halfOpenTimeout',
   'isFailure',
   'failureRateThreshold',
   'window',
@@ -115,6 +130,7 @@ export interface ResolvedOptions {
   successThreshold: number;
   openTimeout: number | ((consecutiveOpens: number) => number);
   halfOpenMaxCalls: number;
+  halfOpenTimeout: number;
   isFailure: ((error: unknown) => boolean) | undefined;
   failureRateThreshold: number | undefined;
   window: WindowOptions | undefined;
@@ -203,6 +219,10 @@ function resolve(options: CircuitBreakerOptions): ResolvedOptions {
         ? DEFAULTS.successThreshold
         : v.integer('successThreshold', o.successThreshold, 1),
     openTimeout,
+    halfOpenTimeout:
+      o.halfOpenTimeout === undefined || o.halfOpenTimeout === Number.POSITIVE_INFINITY
+        ? DEFAULTS.halfOpenTimeout
+        : v.milliseconds('halfOpenTimeout', o.halfOpenTimeout, 1),
     halfOpenMaxCalls:
       o.halfOpenMaxCalls === undefined
         ? DEFAULTS.halfOpenMaxCalls

@@ -91,6 +91,9 @@ function breakerHealth(breaker: CircuitBreaker): HealthStatus {
     case 'disabled':
       return 'degraded';
     case 'open':
+      // Due for a probe: the next call decides. Unhealthy here would keep traffic away
+      // (a load balancer drops a 503), so the breaker could never probe and recover.
+      return breaker.retryAfter === 0 ? 'degraded' : 'unhealthy';
     case 'isolated':
       return 'unhealthy';
   }

@@ -2,7 +2,6 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   adoptsDefaults,
-  contextOf,
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
@@ -10,6 +9,7 @@ import {
   type Operation,
   type Policy,
   type PolicyDefaults,
+  tryContextOf,
 } from '../policy.js';
 import * as v from '../validate.js';
 
@@ -46,7 +46,9 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | ExtraOf<P[number]>> {
-    return this.runFrom(0, fn, contextOf(options));
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
+    return this.runFrom(0, fn, context);
   }
 
   private runFrom<T>(

@@ -197,7 +197,7 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
       }
       if (this.listenerCount('retried') !== 0) this.emit('retried', { attempt, delay: wait, error });
       previousDelay = wait;
-      if (wait > 0) await delay(clock, wait, parent.signal);
+      if (wait > 0) await delay(clock, wait, parent);
       try {
         return await fn(new AttemptContext(parent, attempt));
       } catch (next) {

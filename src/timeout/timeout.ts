@@ -5,12 +5,11 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   Context,
-  contextOf,
   type ExecuteOptions,
-  NEVER_ABORTED,
   type Operation,
   type Policy,
   type PolicyDefaults,
+  tryContextOf,
 } from '../policy.js';
 import * as v from '../validate.js';
 
@@ -61,6 +60,8 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
   private head: TimedCall<unknown> | undefined;
   private tail: TimedCall<unknown> | undefined;
   private timer: TimerHandle | undefined;
+  /** Set while expired calls are being aborted: their listeners may start calls, which must not arm the timer. */
+  private firing = false;
 
   constructor(options: number | TimeoutOptions) {
     super();
@@ -86,7 +87,8 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const parent = contextOf(options);
+    const parent = tryContextOf(options);
+    if (parent instanceof TypeError) return Promise.reject(parent);
     if (parent.aborted) return Promise.reject(parent.signal.reason);
     const call = new TimedCall<T>(this, parent);
     this.track(call as TimedCall<unknown>);
@@ -108,7 +110,8 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
     if (after === undefined) this.head = call;
     else after.next = call;
     call.tracked = true;
-    if (this.timer === undefined) this.timer = clock.setTimeout(this.onTimer, this.ms);
+    if (this.timer === undefined && !this.firing)
+      this.timer = clock.setTimeout(this.onTimer, this.head!.deadline - now);
   }
 
   /** @internal Drops a call that settled or can no longer time out; the timer goes with the last one. */
@@ -120,7 +123,7 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
     if (call.next === undefined) this.tail = call.prev;
     else call.next.prev = call.prev;
     call.prev = call.next = undefined;
-    if (this.head === undefined && this.timer !== undefined) {
+    if (this.head === undefined && this.timer !== undefined && !this.firing) {
       this.timer.clear();
       this.timer = undefined;
     }
@@ -131,14 +134,18 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
     this.timer = undefined;
     const clock = this.clock ?? systemClock;
     const now = clock.now();
-    for (let call = this.head; call !== undefined && call.deadline <= now; call = this.head) {
-      this.untrack(call);
-      if (this.listenerCount('timedOut') !== 0)
-        this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
-      call.expire();
-    }
-    if (this.head !== undefined && this.timer === undefined) {
-      this.timer = clock.setTimeout(this.onTimer, this.head.deadline - now);
+    this.firing = true;
+    try {
+      for (let call = this.head; call !== undefined && call.deadline <= now; call = this.head) {
+        this.untrack(call);
+        if (this.listenerCount('timedOut') !== 0)
+          this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
+        call.expire();
+      }
+    } finally {
+      this.firing = false;
+      if (this.head !== undefined)
+        this.timer = clock.setTimeout(this.onTimer, Math.max(0, this.head.deadline - now));
     }
   };
 }
@@ -160,8 +167,9 @@ class TimedCall<T> extends Context {
   private isAborted = false;
   private fired = false;
   private settled = false;
-  private outer: AbortSignal | undefined = undefined;
-  private onOuterAbort: (() => void) | undefined = undefined;
+  private unfollow: (() => void) | undefined = undefined;
+  /** Calls nested in this one (an inner timeout, a retry delay, a queued bulkhead call) that abort with it. */
+  private followers: Set<(reason: unknown) => void> | undefined = undefined;
   private resolve!: (value: T) => void;
   private reject!: (error: unknown) => void;
 
@@ -190,11 +198,20 @@ class TimedCall<T> extends Context {
     return true;
   }
 
+  override onAbort(callback: (reason: unknown) => void): () => void {
+    if (this.followers === undefined) this.followers = new Set();
+    const followers = this.followers;
+    followers.add(callback);
+    return () => {
+      followers.delete(callback);
+    };
+  }
+
   run(fn: Operation<T>, parent: Context): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      if (parent.signal !== NEVER_ABORTED) this.follow(parent.signal);
+      if (parent.abortable) this.follow(parent);
       let pending: PromiseLike<T> | T;
       try {
         pending = fn(this);
@@ -204,10 +221,14 @@ class TimedCall<T> extends Context {
       }
       Promise.resolve(pending).then(
         (value) => this.settle(value, true),
-        (error: unknown) =>
-          this.settle(this.fired ? new TimeoutError(this.policy.ms, { cause: error }) : error, false),
+        (error: unknown) => this.settle(this.fired ? this.timeoutError(error) : error, false),
       );
     });
+  }
+
+  /** What a call that failed after its deadline rejects with: the policy's own error, never wrapped twice. */
+  private timeoutError(error: unknown): unknown {
+    return error === this.abortReason ? error : new TimeoutError(this.policy.ms, { cause: error });
   }
 
   /** The deadline passed. */
@@ -218,29 +239,29 @@ class TimedCall<T> extends Context {
     if (this.policy.strategy === 'aggressive') this.settle(error, false);
   }
 
-  /** Aborts this call when the caller's signal does. */
-  private follow(outer: AbortSignal): void {
-    this.outer = outer;
-    this.onOuterAbort = () => {
+  /** Aborts this call when the caller's does, without building the caller's signal. */
+  private follow(parent: Context): void {
+    this.unfollow = parent.onAbort((reason) => {
       // The caller gave up first: this call can no longer time out, so its outcome is never a TimeoutError.
       this.policy.untrack(this as TimedCall<unknown>);
-      this.abort(outer.reason);
-      if (this.policy.strategy === 'aggressive') this.settle(outer.reason, false);
-    };
-    outer.addEventListener('abort', this.onOuterAbort, { once: true });
+      this.abort(reason);
+      if (this.policy.strategy === 'aggressive') this.settle(reason, false);
+    });
   }
 
   private abort(reason: unknown): void {
+    if (this.isAborted) return;
     this.isAborted = true;
     this.abortReason = reason;
     this.controller?.abort(reason);
+    if (this.followers !== undefined) for (const follower of this.followers) follower(reason);
   }
 
   private settle(value: unknown, ok: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.policy.untrack(this as TimedCall<unknown>);
-    if (this.onOuterAbort !== undefined) this.outer!.removeEventListener('abort', this.onOuterAbort);
+    this.unfollow?.();
     if (ok) this.resolve(value as T);
     else this.reject(value);
   }
