@@ -145,7 +145,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   /** ms until an open circuit admits a probe: 0 unless open; `Infinity` when isolated. */
   get retryAfter(): number {
     if (this.current === 'isolated') return Number.POSITIVE_INFINITY;
-    return this.current === 'open' ? Math.max(0, this.openUntil - this.clock.now()) : 0;
+    return this.current === 'open' ? Math.max(0, Math.ceil(this.openUntil - this.clock.now())) : 0;
   }
 
   /**
@@ -260,7 +260,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
         return this.epoch;
       case 'open': {
         const now = this.clock.now();
-        if (now < this.openUntil) return this.reject('open', this.openUntil - now);
+        // Whole ms, rounded up: never early, and cheap to put in the message (the clock reads fractions).
+        if (now < this.openUntil) return this.reject('open', Math.ceil(this.openUntil - now));
         this.moveTo('half-open', 'open-timeout-elapsed');
         this.halfOpenSince = now;
         return this.admitProbe();
