@@ -124,7 +124,8 @@ export class AttemptContext extends Context {
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 setMaxListeners(0, NEVER_ABORTED);
 
-const ROOT = new CallContext(NEVER_ABORTED, 0, undefined);
+/** The context of every call whose caller gave no options. */
+export const ROOT: Context = new CallContext(NEVER_ABORTED, 0, undefined);
 
 /**
  * The context for a call, reusing the parent's when a policy passed one in. Throws a

@@ -9,6 +9,7 @@ import {
   type Operation,
   type Policy,
   type PolicyDefaults,
+  ROOT,
   tryContextOf,
 } from '../policy.js';
 import { FAILURE, type Outcome, SLOW, SUCCESS } from '../window/sliding-window.js';
@@ -157,7 +158,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
    * @throws whatever `fn` threw, unchanged.
    */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    const context = tryContextOf(options);
+    const context = options === undefined ? ROOT : tryContextOf(options);
     if (context instanceof TypeError) return Promise.reject(context);
     const abortable = context.abortable;
     if (abortable && context.aborted) return Promise.reject(context.signal.reason);
