@@ -187,7 +187,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
 
   /** A call that is timed (slow calls, listeners) or abortable. */
   private async timedCall<T>(fn: Operation<T>, context: Context, epoch: number): Promise<T> {
-    // Reading the clock costs ~50 ns (Date.now); a call pays for it only when a duration is used.
+    // Reading the clock costs ~50 ns; a call pays for it only when a duration is used.
     const start = this.timed || this.timesForListeners() ? this.clock.now() : Number.NaN;
     let result: T;
     try {
