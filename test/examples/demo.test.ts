@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { describeRun, type Run, runTs } from '../helpers/run.js';
 import { requireService } from '../helpers/services.js';
-import { describeRun, type Run, runTs } from './run.js';
 
 const SECONDS = 6;
 const OUTAGE_START = SECONDS * 1_000 * 0.25;
