@@ -45,6 +45,18 @@ const tallies = new WeakMap<
   Map<string, { readonly labels: Record<string, string>; count: number }>
 >();
 
+function validBuckets(value: unknown): number[] {
+  const ok =
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every(
+      (b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > value[i - 1]),
+    );
+  if (!ok)
+    throw new TypeError(`buckets must be increasing finite numbers of seconds > 0, got ${v.show(value)}`);
+  return value as number[];
+}
+
 /** One metric per name and registry, so that many `instrument` calls can share a registry. */
 function metric<M extends Metric>(registry: Registry, name: string, create: () => M): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
@@ -87,7 +99,7 @@ export function instrument(
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw new TypeError(`prefix must be a valid Prometheus metric name prefix, got ${v.show(prefix)}`);
   }
-  const buckets = options.buckets ?? DEFAULT_BUCKETS;
+  const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : validBuckets(options.buckets);
   policiesOf(target); // a TypeError for a bad target before any metric is registered
   const registers = [registry];
 

@@ -662,3 +662,14 @@ describe('prometheus: arguments', () => {
     expect(s.by('breakwater_calls_total', 'name')).toEqual({ a: 1, b: 1 });
   });
 });
+
+describe('instrument options', () => {
+  it.each([[[]], [[0.1, 0.05]], [[0, 1]], [[0.1, Number.NaN]], ['0.1,1']])(
+    'rejects buckets %j',
+    (buckets) => {
+      expect(() => instrument(new CircuitBreaker(), { buckets: buckets as never })).toThrow(
+        /buckets must be increasing finite numbers of seconds > 0/,
+      );
+    },
+  );
+});
