@@ -142,6 +142,50 @@ describe('timeout timer, re-entered from an expiring call', () => {
   });
 });
 
+describe('timeout timer, when listeners misbehave', () => {
+  it('times the call out even when a timedOut listener throws', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock, strategy: 'aggressive' });
+    policy.on('timedOut', () => {
+      throw new Error('listener bug');
+    });
+    const call = policy.execute(() => new Promise<never>(() => {}));
+    expect(() => clock.advance(100)).toThrow('listener bug');
+    await expect(call).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  it('expires in one firing only the calls queued before it, so a zero timeout cannot loop forever', async () => {
+    // A clock that stands still and fires a timer only when told to.
+    const timers: (() => void)[] = [];
+    const still = {
+      now: () => 0,
+      setTimeout(callback: () => void) {
+        timers.push(callback);
+        return { clear() {} };
+      },
+    };
+    const policy = timeout({ ms: 0, clock: still, strategy: 'aggressive' });
+    let started = 0;
+    const chain = (): void => {
+      void policy
+        .execute(({ signal }) => {
+          started++;
+          signal.addEventListener('abort', () => {
+            if (started < 50) chain();
+          });
+          return new Promise<never>(() => {});
+        })
+        .catch(() => {});
+    };
+    chain();
+    timers.shift()!(); // one firing: expires the first call, whose listener starts the second
+    expect(started).toBe(2);
+    expect(timers).toHaveLength(1); // re-armed for the second, not expired in the same firing
+    timers.shift()!();
+    expect(started).toBe(3);
+  });
+});
+
 describe('bad execute options', () => {
   it.each([
     ['null', null],

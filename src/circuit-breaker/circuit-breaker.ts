@@ -80,8 +80,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private consecutiveOpens = 0;
   private probesInFlight = 0;
   private probeSuccesses = 0;
-  /** When the current half-open period (or its last fresh start) began. */
-  private halfOpenSince = 0;
+  /** When a probe slot last came free (or half-open began): halfOpenTimeout counts from here. */
+  private probesMovedAt = 0;
   /** The failure that last opened the circuit: the `cause` of rejections. */
   private lastFailure: unknown = undefined;
   /** Settlement handlers of the current epoch's untimed calls, made on the first such call. */
@@ -263,8 +263,8 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
         const now = this.clock.now();
         // Whole ms, rounded up: never early, and cheap to put in the message (the clock reads fractions).
         if (now < this.openUntil) return this.reject('open', Math.ceil(this.openUntil - now));
+        this.probesMovedAt = now; // before moveTo: a stateChanged listener may call in again
         this.moveTo('half-open', 'open-timeout-elapsed');
-        this.halfOpenSince = now;
         return this.admitProbe();
       }
       case 'half-open':
@@ -276,15 +276,14 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
 
   private admitProbe(): number | BrokenCircuitError {
     if (this.probesInFlight >= this.halfOpenMaxCalls) {
-      // Probes that outlived halfOpenTimeout are given up on (no timer watches them): their
-      // outcomes will not count, and this call probes afresh.
+      // Probes that held every slot for halfOpenTimeout are given up on (no timer watches them):
+      // their outcomes will not count, and this call probes afresh. Successes already earned stay.
       if (this.halfOpenTimeout === Number.POSITIVE_INFINITY) return this.reject('half-open', 0);
       const now = this.clock.now();
-      if (now - this.halfOpenSince < this.halfOpenTimeout) return this.reject('half-open', 0);
+      if (now - this.probesMovedAt < this.halfOpenTimeout) return this.reject('half-open', 0);
       this.epoch++;
       this.probesInFlight = 0;
-      this.probeSuccesses = 0;
-      this.halfOpenSince = now;
+      this.probesMovedAt = now;
     }
     this.probesInFlight++;
     return this.epoch;
@@ -356,7 +355,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     } finally {
       if (epoch === this.epoch) {
         if (outcome !== undefined) this.count(outcome, error, now);
-        else if (this.current === 'half-open') this.probesInFlight--;
+        else if (this.current === 'half-open') this.probeSettled();
       }
     }
   }
@@ -370,11 +369,16 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       );
       if (reason !== undefined) this.open(reason, error);
     } else if (this.current === 'half-open') {
-      this.probesInFlight--;
+      this.probeSettled();
       // A slow probe is no sign of recovery when slow calls are what tripped the circuit.
       if (outcome !== SUCCESS) this.open('probe-failed', error);
       else if (++this.probeSuccesses >= this.successThreshold) this.moveTo('closed', 'probes-succeeded');
     }
+  }
+
+  private probeSettled(): void {
+    this.probesInFlight--;
+    if (this.halfOpenTimeout !== Number.POSITIVE_INFINITY) this.probesMovedAt = this.clock.now();
   }
 
   private open(reason: TransitionReason, error: unknown): void {

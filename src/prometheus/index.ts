@@ -39,11 +39,27 @@ const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
  */
 const observers = new WeakMap<object, Observer>();
 
-/** Calls counted per series of each `calls_total` counter, read by its collect(). */
-const tallies = new WeakMap<
-  object,
-  Map<string, { readonly labels: Record<string, string>; count: number }>
->();
+interface Tally {
+  readonly labels: Record<string, string>;
+  /** Calls counted so far. */
+  count: number;
+  /** Of those, the ones already handed to prom-client. */
+  reported: number;
+}
+
+/**
+ * Where a `calls_total` counter keeps its tallies: on the counter itself, under a key shared by
+ * every copy of breakwater, so that two copies writing into one registry count into one place.
+ */
+const TALLIES = Symbol.for('breakwater.prometheus.tallies');
+
+function talliesOf(counter: object): Map<string, Tally> {
+  const holder = counter as { [TALLIES]?: Map<string, Tally> };
+  if (holder[TALLIES] === undefined) {
+    Object.defineProperty(holder, TALLIES, { value: new Map<string, Tally>() });
+  }
+  return holder[TALLIES]!;
+}
 
 function validBuckets(value: unknown): number[] {
   const ok =
@@ -134,12 +150,15 @@ export function instrument(
         help: 'Calls by policy and outcome.',
         labelNames: ['name', 'policy', 'outcome'],
         registers,
-        // Calls are tallied in plain numbers and handed to prom-client at scrape time: a
+        // Calls are tallied in plain numbers and handed to prom-client at scrape time, as what
+        // was added since the last scrape (so that registry.resetMetrics() still resets): a
         // labelled inc() per call costs ~250 ns of label hashing.
         collect() {
-          this.reset();
-          for (const tally of tallies.get(this)?.values() ?? [])
-            if (tally.count !== 0) this.inc(tally.labels, tally.count);
+          for (const tally of talliesOf(this).values()) {
+            if (tally.count === tally.reported) continue;
+            this.inc(tally.labels, tally.count - tally.reported);
+            tally.reported = tally.count;
+          }
         },
       }),
   );
@@ -220,10 +239,9 @@ export function instrument(
   );
   const sink: MetricsSink = {
     calls: (name, policy, outcome) => {
-      const series = tallies.get(calls) ?? new Map();
-      tallies.set(calls, series);
+      const series = talliesOf(calls);
       const key = `${name}\0${policy}\0${outcome}`;
-      const tally = series.get(key) ?? { labels: { name, policy, outcome }, count: 0 };
+      const tally = series.get(key) ?? { labels: { name, policy, outcome }, count: 0, reported: 0 };
       series.set(key, tally);
       return () => {
         tally.count++;

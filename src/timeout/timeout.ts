@@ -135,12 +135,16 @@ export class TimeoutPolicy extends EventEmitter<TimeoutEvents> implements Policy
     const clock = this.clock ?? systemClock;
     const now = clock.now();
     this.firing = true;
+    // Calls that expiring ones start are due no earlier than now + ms: stop at the last call
+    // queued before this firing, or a zero ms timeout on a still clock would loop forever.
+    const last = this.tail;
     try {
       for (let call = this.head; call !== undefined && call.deadline <= now; call = this.head) {
         this.untrack(call);
+        call.expire(); // before the event: a throwing listener must not leave the call pending
         if (this.listenerCount('timedOut') !== 0)
           this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
-        call.expire();
+        if (call === last) break;
       }
     } finally {
       this.firing = false;

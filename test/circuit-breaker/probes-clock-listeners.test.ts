@@ -54,6 +54,46 @@ describe('halfOpenTimeout', () => {
     expect(breaker.state).toBe('closed'); // the abandoned probe does not count
   });
 
+  it('counts from when a probe slot last came free, so steady slow probes still close the circuit', async () => {
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({
+      clock,
+      failureThreshold: 1,
+      openTimeout: 100,
+      successThreshold: 3,
+      halfOpenTimeout: 10_000,
+    });
+    await breaker.execute(boom).catch(() => {});
+    clock.advance(100);
+    // Probes that each take 4 s, one after another, for longer than halfOpenTimeout in all.
+    for (let i = 0; i < 3; i++) {
+      const probe = breaker.execute(
+        () => new Promise((resolve) => clock.setTimeout(() => resolve(i), 4_000)),
+      );
+      await clock.advanceAsync(4_000);
+      expect(await probe).toBe(i);
+    }
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('keeps the successes already earned when it gives up on a stuck probe', async () => {
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({
+      clock,
+      failureThreshold: 1,
+      openTimeout: 100,
+      successThreshold: 2,
+      halfOpenTimeout: 1_000,
+    });
+    await breaker.execute(boom).catch(() => {});
+    clock.advance(100);
+    expect(await breaker.execute(async () => 'first')).toBe('first');
+    void breaker.execute(() => new Promise(() => {})); // stuck
+    clock.advance(1_000);
+    expect(await breaker.execute(async () => 'second')).toBe('second');
+    expect(breaker.state).toBe('closed');
+  });
+
   it('is validated', () => {
     expect(() => new CircuitBreaker({ halfOpenTimeout: 0 })).toThrow(
       'halfOpenTimeout must be a finite number of ms >= 1, got 0',
@@ -97,7 +137,8 @@ describe('pipeline defaults', () => {
     pipeline({ clock: first }, breaker);
     pipeline({ clock: second }, breaker, timeout(10));
     await breaker.execute(boom).catch(() => {});
-    expect(breaker.retryAfter).toBe(100);
+    second.advance(100); // the second clock moving must not let a probe through
+    await expect(breaker.execute(async () => 'too early')).rejects.toBeInstanceOf(BrokenCircuitError);
     first.advance(100);
     expect(await breaker.execute(async () => 'probe')).toBe('probe');
   });

@@ -673,3 +673,45 @@ describe('instrument options', () => {
     },
   );
 });
+
+describe('calls_total, tallied outside prom-client', () => {
+  const callsOf = async (registry: Registry, name: string) => {
+    const match = new RegExp(
+      `^breakwater_calls_total\\{name="${name}",policy="circuit-breaker",outcome="success"\\} (\\d+)$`,
+      'm',
+    ).exec(await registry.metrics());
+    return match ? Number(match[1]) : undefined;
+  };
+
+  it('is reset by registry.resetMetrics(), like every other metric', async () => {
+    const registry = new Registry();
+    const breaker = new CircuitBreaker({ name: 'reset' });
+    instrument(breaker, { registry });
+    for (let i = 0; i < 5; i++) await breaker.execute(async () => i);
+    expect(await callsOf(registry, 'reset')).toBe(5);
+    registry.resetMetrics();
+    await breaker.execute(async () => 1);
+    expect(await callsOf(registry, 'reset')).toBe(1);
+    await breaker.execute(async () => 1);
+    expect(await callsOf(registry, 'reset')).toBe(2);
+  });
+
+  it('counts the calls of two copies of breakwater that write into one registry', async () => {
+    // A second module instance of the adapter, as a second installed copy would be.
+    const specifier = '../../src/prometheus/index.js?second-copy';
+    const copy = (await import(
+      /* @vite-ignore */ specifier
+    )) as typeof import('../../src/prometheus/index.js');
+    expect(copy.instrument).not.toBe(instrument);
+    const registry = new Registry();
+    const one = new CircuitBreaker({ name: 'one' });
+    const two = new CircuitBreaker({ name: 'two' });
+    instrument(one, { registry });
+    copy.instrument(two, { registry });
+    await one.execute(async () => 1);
+    await two.execute(async () => 2);
+    await two.execute(async () => 2);
+    expect(await callsOf(registry, 'one')).toBe(1);
+    expect(await callsOf(registry, 'two')).toBe(2);
+  });
+});

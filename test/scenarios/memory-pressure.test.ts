@@ -9,7 +9,15 @@ describe('memory pressure', () => {
     const run = await runTs(['--max-old-space-size=64', '--expose-gc', fixture], { limitMs: 60_000 });
     expect(run.code, describeRun(run)).toBe(0);
     const report = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
-    expect(report).toMatchObject({ calls: 200_000, cached: 1_000, inFlight: 0, queued: 0, timers: 0 });
+    expect(report).toMatchObject({
+      calls: 200_000,
+      cached: 1_000,
+      inFlight: 0,
+      queued: 0,
+      timers: 0,
+      signalListeners: 0,
+      state: 'closed',
+    });
     expect(report.failed).toBe(0); // a flaky call fails twice, then the fallback answers it
     expect(report.heapUsedMB).toBeLessThan(20); // ~6 MB here; an unbounded cache alone would need ~60 MB
   }, 70_000);
