@@ -1,4 +1,4 @@
-import { bw, check, cockatiel, fail, Opossum, ok, premade } from '../lib/libraries.js';
+import { bw, check, cockatiel, fail, Opossum, ok, plainAwait, premade } from '../lib/libraries.js';
 import type { RatioCase } from '../lib/types.js';
 
 const OPEN_FOR = 1e12; // ms: stays open for the whole run
@@ -8,15 +8,7 @@ export const success: RatioCase = {
   id: 'success',
   title: 'Success through a breaker',
   baselineLabel: '`await fn()`',
-  baseline: {
-    name: 'baseline',
-    setup: async () => {
-      check((await ok()) === 1, 'fn resolves 1');
-      return async () => {
-        await ok();
-      };
-    },
-  },
+  baseline: plainAwait,
   contenders: [
     {
       name: 'breakwater',

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { bw, bwPrometheus, check, cockatiel, Opossum, ok } from '../lib/libraries.js';
+import { bw, bwPrometheus, check, cockatiel, Opossum, ok, plainAwait } from '../lib/libraries.js';
 import type { RatioCase } from '../lib/types.js';
 
 export const events: RatioCase = {
@@ -7,12 +7,7 @@ export const events: RatioCase = {
   id: 'events',
   title: 'Event cost on the success path',
   baselineLabel: '`await fn()`',
-  baseline: {
-    name: 'baseline',
-    setup: async () => async () => {
-      await ok();
-    },
-  },
+  baseline: plainAwait,
   contenders: [
     {
       name: 'breakwater, no listener',

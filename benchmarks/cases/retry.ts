@@ -1,19 +1,12 @@
-import { bw, check, cockatiel, Opossum, ok, pRetry } from '../lib/libraries.js';
-import type { Contender, RatioCase } from '../lib/types.js';
-
-const baseline: Contender = {
-  name: 'baseline',
-  setup: async () => async () => {
-    await ok();
-  },
-};
+import { bw, check, cockatiel, Opossum, ok, plainAwait, pRetry } from '../lib/libraries.js';
+import type { RatioCase } from '../lib/types.js';
 
 export const retrySuccess: RatioCase = {
   kind: 'ratio',
   id: 'retry-success',
   title: 'Retry, first attempt succeeds',
   baselineLabel: '`await fn()`',
-  baseline,
+  baseline: plainAwait,
   contenders: [
     {
       name: 'breakwater',
@@ -56,7 +49,7 @@ export const composed: RatioCase = {
   id: 'composed',
   title: 'retry + breaker + timeout composed, success',
   baselineLabel: '`await fn()`',
-  baseline,
+  baseline: plainAwait,
   contenders: [
     {
       name: 'breakwater',

@@ -1,4 +1,4 @@
-import { bw, check, cockatiel, ok } from '../lib/libraries.js';
+import { bw, check, cockatiel, ok, plainAwait } from '../lib/libraries.js';
 import type { Contender, RatioCase } from '../lib/types.js';
 
 function breakwaterWindow(label: string, window: import('breakwater').WindowOptions): Contender {
@@ -35,12 +35,7 @@ export const windows: RatioCase = {
   id: 'windows',
   title: 'Rate-mode windows: per-call cost by window size (must stay flat)',
   baselineLabel: '`await fn()`',
-  baseline: {
-    name: 'baseline',
-    setup: async () => async () => {
-      await ok();
-    },
-  },
+  baseline: plainAwait,
   contenders: [
     ...[100, 1_000, 100_000].map((size) =>
       breakwaterWindow(`count ${size.toLocaleString('en')}`, { type: 'count', size }),

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Contender } from './types.js';
 
 const dist = (file: string) => new URL(`../../dist/${file}`, import.meta.url);
 if (!existsSync(fileURLToPath(dist('index.js')))) {
@@ -24,6 +25,17 @@ export function check(condition: unknown, what: string): asserts condition {
 }
 
 export const ok = async () => 1;
+
+/** The baseline of most cases: a plain `await fn()` of a function that resolves at once. */
+export const plainAwait: Contender = {
+  name: 'baseline',
+  setup: async () => {
+    check((await ok()) === 1, 'fn resolves 1');
+    return async () => {
+      await ok();
+    };
+  },
+};
 export const premade = new Error('premade');
 export const fail = async (): Promise<number> => {
   throw premade;
