@@ -144,3 +144,28 @@ const INJECTED = brand(InjectedFaultError, 'InjectedFaultError');
 export function isInjectedFaultError(error: unknown): error is InjectedFaultError {
   return hasBrand(error, INJECTED);
 }
+
+/**
+ * A user callback that breakwater calls for its own purposes (an event listener, a
+ * breaker's `isFailure`) threw. The error does not reach the call or the policy: it is
+ * reported with `process.emitWarning` (listen with `process.on('warning', ...)`), and
+ * `cause` is what the callback threw.
+ */
+export class ListenerError extends BreakwaterError {
+  /** The event whose listener threw, or the name of the callback (`isFailure`). */
+  readonly event: string;
+  /** The name of the policy that called it, when it has one. */
+  readonly policy: string | undefined;
+
+  constructor(event: string, policy: string | undefined, cause: unknown, callback = `A "${event}" listener`) {
+    super(`${callback}${policy === undefined ? '' : ` of "${policy}"`} threw`, { cause });
+    this.event = event;
+    this.policy = policy;
+  }
+}
+const LISTENER = brand(ListenerError, 'ListenerError');
+
+/** Whether `error` is a {@link ListenerError}. */
+export function isListenerError(error: unknown): error is ListenerError {
+  return hasBrand(error, LISTENER);
+}

@@ -6,10 +6,12 @@ export {
   BrokenCircuitError,
   BulkheadRejectedError,
   IsolatedCircuitError,
+  ListenerError,
   isBreakwaterError,
   isBrokenCircuitError,
   isBulkheadRejectedError,
   isIsolatedCircuitError,
+  isListenerError,
   isTimeoutError,
   TimeoutError,
 } from './errors.js';

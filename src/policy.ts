@@ -210,3 +210,12 @@ export function followSignal(signal: AbortSignal, callback: (reason: unknown) =>
 }
 
 function noop(): void {}
+
+/**
+ * The rejection of an `execute` given something other than a function. Every policy
+ * checks before anything else, so the outermost one rejects at once and no policy
+ * counts, retries or falls back from it.
+ */
+export function notAFunction(fn: unknown): TypeError {
+  return new TypeError(`execute: fn must be a function, got ${show(fn)}`);
+}

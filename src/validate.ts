@@ -10,21 +10,23 @@ export function show(value: unknown): string {
   return String(value);
 }
 
-export function integer(name: string, value: unknown, min: number): number {
+export function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
   if (typeof value !== 'number')
-    throw new TypeError(`${name} must be an integer >= ${min}, got ${show(value)}`);
-  if (!Number.isInteger(value) || value < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${show(value)}`);
+    throw new TypeError(`${name} must be an integer ${range}, got ${show(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer ${range}, got ${show(value)}`);
   }
   return value;
 }
 
-/** A duration in ms: finite and >= `min`. */
-export function milliseconds(name: string, value: unknown, min = 0): number {
+/** A duration in ms: finite, >= `min` and at most `max`. */
+export function milliseconds(name: string, value: unknown, min = 0, max = Number.MAX_VALUE): number {
+  const range = max === Number.MAX_VALUE ? `>= ${min}` : `in [${min}, ${max}]`;
   if (typeof value !== 'number')
-    throw new TypeError(`${name} must be a number of ms >= ${min}, got ${show(value)}`);
-  if (!Number.isFinite(value) || value < min) {
-    throw new RangeError(`${name} must be a finite number of ms >= ${min}, got ${show(value)}`);
+    throw new TypeError(`${name} must be a number of ms ${range}, got ${show(value)}`);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be a finite number of ms ${range}, got ${show(value)}`);
   }
   return value;
 }
@@ -62,15 +64,60 @@ export function string(name: string, value: unknown): string {
   return value;
 }
 
+/**
+ * An options object, copied: only its own enumerable properties, each read once, into an
+ * object with no prototype. A polluted `Object.prototype` cannot lend an option, and a
+ * getter cannot answer one value to validation and another to use.
+ */
 export function object(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`${name} must be an object, got ${show(value)}`);
   }
-  return value as Record<string, unknown>;
+  const copy: Record<string, unknown> = Object.create(null);
+  let key = '';
+  try {
+    for (key of Object.keys(value)) copy[key] = (value as Record<string, unknown>)[key];
+  } catch (error) {
+    throw new TypeError(`${name}${key === '' ? '' : `.${key}`} could not be read`, { cause: error });
+  }
+  return copy;
+}
+
+/** Node fires a timer of more than 2^31 - 1 ms (about 24.8 days) after 1 ms: the longest wait a timer can take. */
+export const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * A limit in ms that may be `Infinity` (no limit); finite values must be >= `min` and at
+ * most {@link MAX_TIMER}, the longest a timer can wait.
+ */
+export function msOrUnlimited(name: string, value: unknown, min = 0): number {
+  if (typeof value !== 'number')
+    throw new TypeError(`${name} must be a number of ms >= ${min} or Infinity, got ${show(value)}`);
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (!(value >= min && value <= MAX_TIMER)) {
+    throw new RangeError(
+      `${name} must be a number of ms in [${min}, ${MAX_TIMER}] or Infinity, got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+/** A count that may be `Infinity` (no limit); finite values must be integers >= `min`. */
+export function countOrUnlimited(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number')
+    throw new TypeError(`${name} must be an integer >= ${min} or Infinity, got ${show(value)}`);
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min} or Infinity, got ${show(value)}`);
+  }
+  return value;
 }
 
 export function clock(name: string, value: unknown): Clock {
-  const c = object(name, value);
+  // Not copied: a clock is an object with behaviour (often a class instance), not options.
+  if (typeof value !== 'object' || value === null)
+    throw new TypeError(`${name} must be a Clock, got ${show(value)}`);
+  const c = value as Partial<Clock>;
   if (typeof c.now !== 'function' || typeof c.setTimeout !== 'function') {
     throw new TypeError(`${name} must have now() and setTimeout(callback, ms), got ${show(value)}`);
   }

@@ -1,20 +1,22 @@
-import { EventEmitter } from 'eventemitter3';
 import type { Clock } from '../clock.js';
+import { Emitter, reportListenerError, warn } from '../emitter.js';
 import { BrokenCircuitError, IsolatedCircuitError } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   type Context,
   type ExecuteOptions,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
   ROOT,
   tryContextOf,
 } from '../policy.js';
+import { MAX_TIMER, show } from '../validate.js';
 import { FAILURE, type Outcome, SLOW, SUCCESS } from '../window/sliding-window.js';
 import type { CircuitBreakerEvents } from './events.js';
-import { type CircuitBreakerOptions, resolveOptions } from './options.js';
+import { type CircuitBreakerOptions, DEFAULTS, resolveOptions } from './options.js';
 import { type CircuitSnapshot, parseSnapshot } from './snapshot.js';
 import { type CircuitState, nextState, type TransitionReason } from './state.js';
 import {
@@ -50,7 +52,7 @@ interface Listened {
  * const rows = await breaker.execute(({ signal }) => db.query(sql, { signal }), { signal: request.signal });
  * ```
  */
-export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implements Policy, AdoptsDefaults {
+export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Policy, AdoptsDefaults {
   /** Name used in errors, events and metrics. */
   readonly name: string;
   private clock: Clock;
@@ -86,13 +88,15 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
   private lastFailure: unknown = undefined;
   /** Settlement handlers of the current epoch's untimed calls, made on the first such call. */
   private handlers: EpochHandlers | undefined = undefined;
+  /** The last valid answer of a function `openTimeout`: what a bad answer falls back to. */
+  private lastGoodTimeout: number = DEFAULTS.openTimeout;
 
   constructor(options?: CircuitBreakerOptions) {
     super();
     const o = resolveOptions(options);
     this.name = o.name;
     this.clock = o.clock;
-    this.ownClock = options?.clock !== undefined;
+    this.ownClock = o.ownClock;
     this.timed = o.slowCallDuration !== undefined;
     this.windowTimed = o.window?.type === 'time';
     this.isFailure = o.isFailure;
@@ -116,8 +120,9 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     this.strategy =
       consecutive && rate ? new EitherStrategy(consecutive, rate) : (consecutive ?? (rate as TripStrategy));
 
-    if (options?.initialState !== undefined) {
-      const snapshot = parseSnapshot(options.initialState);
+    if (o.initialState !== undefined) {
+      const longest = typeof o.openTimeout === 'number' ? o.openTimeout : MAX_TIMER;
+      const snapshot = parseSnapshot(o.initialState, this.clock.now(), longest);
       this.consecutiveOpens = snapshot.consecutiveOpens;
       // A half-open snapshot had probes in flight that died with it: resume as open and due, so the next call probes.
       this.current = snapshot.state === 'half-open' ? 'open' : snapshot.state;
@@ -158,6 +163,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
    * @throws whatever `fn` threw, unchanged.
    */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const context = options === undefined ? ROOT : tryContextOf(options);
     if (context instanceof TypeError) return Promise.reject(context);
     const abortable = context.abortable;
@@ -170,6 +176,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     }
     // Promise.reject costs less than throwing from an async function: this is the hot path of an outage.
     if (typeof admitted !== 'number') return Promise.reject(admitted);
+    if (this.current === 'disabled') return passThrough(fn, context);
     if (this.timed || abortable || this.timesForListeners()) {
       return this.timedCall(fn, context, admitted);
     }
@@ -182,7 +189,13 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       pending = Promise.reject(error); // counted like any failure, and never thrown synchronously
     }
     const handlers = this.handlers?.epoch === admitted ? this.handlers : this.handlersFor(admitted);
-    return Promise.resolve(pending).then(handlers.succeeded, handlers.failed) as Promise<T>;
+    let settled: Promise<T>;
+    try {
+      settled = Promise.resolve(pending);
+    } catch (error) {
+      settled = Promise.reject(error); // a promise whose `constructor` getter throws: a failure like any other
+    }
+    return settled.then(handlers.succeeded, handlers.failed) as Promise<T>;
   }
 
   /** A call that is timed (slow calls, listeners) or abortable. */
@@ -221,7 +234,11 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     this.moveTo('isolated', 'isolated');
   }
 
-  /** Lets every call through, uncounted, until {@link reset}. */
+  /**
+   * Lets every call through, uncounted and unreported, until {@link reset}: like
+   * resilience4j's DISABLED, no `succeeded`, `failed` or `ignored` event is emitted, so
+   * metrics count no outcomes for it while its state reads `disabled`.
+   */
   disable(): void {
     this.moveTo('disabled', 'disabled');
   }
@@ -296,7 +313,14 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
     const error =
       reason === 'isolated'
         ? new IsolatedCircuitError(this.name)
-        : new BrokenCircuitError(this.name, retryAfter, { cause: this.lastFailure });
+        : reason === 'open'
+          ? new BrokenCircuitError(this.name, retryAfter, { cause: this.lastFailure })
+          : new BrokenCircuitError(
+              this.name,
+              retryAfter,
+              { cause: this.lastFailure },
+              `Circuit "${this.name}" is half-open and every probe slot is taken`,
+            );
     Error.stackTraceLimit = limit;
     if (this.listenerCount('rejected') !== 0) this.emit('rejected', { reason, error });
     return error;
@@ -344,7 +368,7 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       if (context?.aborted) {
         outcome = undefined;
         if (this.listenerCount('ignored') !== 0) this.emit('ignored', { error, reason: 'aborted', duration });
-      } else if (this.isFailure !== undefined && !this.isFailure(error)) {
+      } else if (this.isFailure !== undefined && !this.judged(error)) {
         outcome = undefined;
         if (this.listenerCount('ignored') !== 0) {
           this.emit('ignored', { error, reason: 'not-a-failure', duration });
@@ -357,6 +381,16 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
         if (outcome !== undefined) this.count(outcome, error, now);
         else if (this.current === 'half-open') this.probeSettled();
       }
+    }
+  }
+
+  /** `isFailure`'s verdict; one that throws is reported, and the call counts as a failure with its own error. */
+  private judged(error: unknown): boolean {
+    try {
+      return this.isFailure!(error);
+    } catch (thrown) {
+      reportListenerError(this, 'isFailure', thrown, 'isFailure');
+      return true;
     }
   }
 
@@ -383,19 +417,39 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
 
   private open(reason: TransitionReason, error: unknown): void {
     const opens = this.consecutiveOpens + 1;
-    const timeout = typeof this.openTimeout === 'number' ? this.openTimeout : this.openTimeout(opens);
-    if (!(timeout >= 0 && timeout !== Number.POSITIVE_INFINITY)) {
-      throw new RangeError(
-        `openTimeout(${opens}) must return a finite number of ms >= 0, got ${String(timeout)}`,
-        {
-          cause: error,
-        },
-      );
-    }
+    const timeout = typeof this.openTimeout === 'number' ? this.openTimeout : this.timeoutFor(opens);
     this.consecutiveOpens = opens;
     this.openUntil = this.clock.now() + timeout;
     this.lastFailure = error;
     this.moveTo('open', reason);
+  }
+
+  /**
+   * What a function `openTimeout` asks for. A bad answer (not a number of ms in
+   * [0, 2^31 - 1], or a throw) must not keep the circuit closed or replace the call's
+   * error: the circuit opens for the last good answer (30 s before any) and the
+   * mistake is reported as a process warning.
+   */
+  private timeoutFor(opens: number): number {
+    const openTimeout = this.openTimeout as (consecutiveOpens: number) => number;
+    let timeout: unknown;
+    try {
+      timeout = openTimeout(opens);
+      if (typeof timeout === 'number' && timeout >= 0 && timeout <= MAX_TIMER) {
+        this.lastGoodTimeout = timeout;
+        return timeout;
+      }
+    } catch (error) {
+      timeout = error;
+    }
+    const fallback = this.lastGoodTimeout;
+    warn(
+      new RangeError(
+        `openTimeout(${opens}) must return a number of ms in [0, ${MAX_TIMER}], got ${show(timeout)}; opened for ${fallback} ms`,
+        { cause: timeout },
+      ),
+    );
+    return fallback;
   }
 
   private moveTo(to: CircuitState, reason: TransitionReason): void {
@@ -411,5 +465,14 @@ export class CircuitBreaker extends EventEmitter<CircuitBreakerEvents> implement
       this.lastFailure = undefined;
     }
     if (this.listenerCount('stateChanged') !== 0) this.emit('stateChanged', { from, to, reason });
+  }
+}
+
+/** A disabled breaker's call: run, never counted, never thrown synchronously. */
+function passThrough<T>(fn: Operation<T>, context: Context): Promise<T> {
+  try {
+    return Promise.resolve(fn(context));
+  } catch (error) {
+    return Promise.reject(error);
   }
 }

@@ -122,6 +122,11 @@ const KEYS = [
   'clock',
 ];
 
+/** A count window keeps one byte per call: 1 MB at most. */
+export const MAX_COUNT_WINDOW = 1_000_000;
+/** A time window clears at most this many buckets per call after an idle spell. */
+export const MAX_BUCKETS = 1_000;
+
 /** The options after validation, with defaults filled in. */
 export interface ResolvedOptions {
   name: string;
@@ -138,18 +143,25 @@ export interface ResolvedOptions {
   slowCallDuration: number | undefined;
   slowCallRateThreshold: number | undefined;
   clock: Clock;
+  /** Whether the clock came from the options, not the default. */
+  ownClock: boolean;
+  initialState: unknown;
 }
 
 function windowOptions(value: unknown): WindowOptions {
   const w = v.object('window', value);
   if (w.type === 'count') {
     v.knownKeys('window', w, ['type', 'size']);
-    return { type: 'count', size: v.integer('window.size', w.size, 1) };
+    return { type: 'count', size: v.integer('window.size', w.size, 1, MAX_COUNT_WINDOW) };
   }
   if (w.type === 'time') {
     v.knownKeys('window', w, ['type', 'duration', 'buckets']);
-    const buckets = w.buckets === undefined ? 10 : v.integer('window.buckets', w.buckets, 1);
-    const duration = v.milliseconds('window.duration', w.duration, 1);
+    const duration = v.milliseconds('window.duration', w.duration, 1, v.MAX_TIMER);
+    const buckets = w.buckets === undefined ? 10 : v.integer('window.buckets', w.buckets, 1, MAX_BUCKETS);
+    // A bucket under 1 ms would number its buckets past 2^53 on an epoch clock, where counting stops.
+    if (buckets > duration) {
+      throw new RangeError(`window.buckets must be <= window.duration (${duration} ms), got ${buckets}`);
+    }
     return { type: 'time', duration, buckets };
   }
   throw new TypeError(`window.type must be "count" or "time", got ${v.show(w.type)}`);
@@ -209,7 +221,7 @@ function resolve(options: CircuitBreakerOptions): ResolvedOptions {
   else if (rate === undefined) failureThreshold = DEFAULTS.failureThreshold;
 
   const openTimeout = o.openTimeout === undefined ? DEFAULTS.openTimeout : o.openTimeout;
-  if (typeof openTimeout !== 'function') v.milliseconds('openTimeout', openTimeout);
+  if (typeof openTimeout !== 'function') v.milliseconds('openTimeout', openTimeout, 0, v.MAX_TIMER);
 
   return {
     name: o.name === undefined ? DEFAULTS.name : v.string('name', o.name),
@@ -220,9 +232,9 @@ function resolve(options: CircuitBreakerOptions): ResolvedOptions {
         : v.integer('successThreshold', o.successThreshold, 1),
     openTimeout,
     halfOpenTimeout:
-      o.halfOpenTimeout === undefined || o.halfOpenTimeout === Number.POSITIVE_INFINITY
+      o.halfOpenTimeout === undefined
         ? DEFAULTS.halfOpenTimeout
-        : v.milliseconds('halfOpenTimeout', o.halfOpenTimeout, 1),
+        : v.msOrUnlimited('halfOpenTimeout', o.halfOpenTimeout, 1),
     halfOpenMaxCalls:
       o.halfOpenMaxCalls === undefined
         ? DEFAULTS.halfOpenMaxCalls
@@ -234,5 +246,7 @@ function resolve(options: CircuitBreakerOptions): ResolvedOptions {
     slowCallDuration: slowDuration,
     slowCallRateThreshold: slowRate,
     clock: o.clock === undefined ? systemClock : v.clock('clock', o.clock),
+    ownClock: o.clock !== undefined,
+    initialState: o.initialState,
   };
 }

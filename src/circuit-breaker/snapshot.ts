@@ -19,9 +19,12 @@ const KEYS = ['version', 'state', 'openUntil', 'consecutiveOpens'];
 
 /**
  * Checks a snapshot read from outside (a file, a cache) field by field and copies it
- * into a fresh object, so nothing else it carries, `__proto__` included, reaches the breaker.
+ * into a fresh object, so nothing else it carries, `__proto__` included, reaches the
+ * breaker. Only its own fields are read, so a polluted `Object.prototype` lends none.
+ * `openUntil` is clamped to `now + longest` (the longest open timeout the breaker can
+ * set): a snapshot cannot hold a circuit open for longer than the breaker itself would.
  */
-export function parseSnapshot(value: unknown): CircuitSnapshot {
+export function parseSnapshot(value: unknown, now: number, longest: number): CircuitSnapshot {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`initialState must be an object from snapshot(), got ${show(value)}`);
   }
@@ -30,27 +33,30 @@ export function parseSnapshot(value: unknown): CircuitSnapshot {
       throw new TypeError(`initialState has an unknown field ${String(key)}`);
     }
   }
-  const s = value as Record<string, unknown>;
-  if (s.version !== 1) throw new TypeError(`initialState.version must be 1, got ${show(s.version)}`);
-  if (typeof s.state !== 'string' || !STATES.includes(s.state as CircuitState)) {
-    throw new TypeError(`initialState.state must be one of ${STATES.join(', ')}, got ${show(s.state)}`);
+  const own = (key: string): unknown => Object.getOwnPropertyDescriptor(value, key)?.value;
+  const version = own('version');
+  if (version !== 1) throw new TypeError(`initialState.version must be 1, got ${show(version)}`);
+  const state = own('state');
+  if (typeof state !== 'string' || !STATES.includes(state as CircuitState)) {
+    throw new TypeError(`initialState.state must be one of ${STATES.join(', ')}, got ${show(state)}`);
   }
-  const state = s.state as CircuitState;
   const timed = state === 'open' || state === 'half-open';
-  if (timed ? !Number.isFinite(s.openUntil) : s.openUntil !== null) {
+  const openUntil = own('openUntil');
+  if (timed ? typeof openUntil !== 'number' || !Number.isFinite(openUntil) : openUntil !== null) {
     throw new TypeError(
-      `initialState.openUntil must be ${timed ? 'a finite number' : 'null'} when state is ${state}, got ${show(s.openUntil)}`,
+      `initialState.openUntil must be ${timed ? 'a finite number' : 'null'} when state is ${state}, got ${show(openUntil)}`,
     );
   }
-  if (!Number.isInteger(s.consecutiveOpens) || (s.consecutiveOpens as number) < 0) {
+  const consecutiveOpens = own('consecutiveOpens');
+  if (!Number.isSafeInteger(consecutiveOpens) || (consecutiveOpens as number) < 0) {
     throw new TypeError(
-      `initialState.consecutiveOpens must be an integer >= 0, got ${show(s.consecutiveOpens)}`,
+      `initialState.consecutiveOpens must be an integer >= 0, got ${show(consecutiveOpens)}`,
     );
   }
   return {
     version: 1,
-    state,
-    openUntil: timed ? (s.openUntil as number) : null,
-    consecutiveOpens: s.consecutiveOpens as number,
+    state: state as CircuitState,
+    openUntil: timed ? Math.min(openUntil as number, now + longest) : null,
+    consecutiveOpens: consecutiveOpens as number,
   };
 }

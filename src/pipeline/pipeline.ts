@@ -6,6 +6,7 @@ import {
   type ExecuteContext,
   type ExecuteOptions,
   type ExtraOf,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -46,6 +47,7 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | ExtraOf<P[number]>> {
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const context = tryContextOf(options);
     if (context instanceof TypeError) return Promise.reject(context);
     return this.runFrom(0, fn, context);

@@ -49,12 +49,14 @@ export class RetryBudget implements AdoptsDefaults {
   private readonly window: TimeWindow;
 
   constructor(options: RetryBudgetOptions = {}) {
-    v.knownKeys('RetryBudget', v.object('budget', options), ['ratio', 'minPerSecond', 'ttl', 'clock']);
-    this.ratio = options.ratio === undefined ? 0.2 : v.ratio('budget.ratio', options.ratio);
+    const o = v.object('budget', options) as RetryBudgetOptions;
+    v.knownKeys('RetryBudget', o, ['ratio', 'minPerSecond', 'ttl', 'clock']);
+    this.ratio = o.ratio === undefined ? 0.2 : v.ratio('budget.ratio', o.ratio);
     this.minPerSecond =
-      options.minPerSecond === undefined ? 10 : v.finite('budget.minPerSecond', options.minPerSecond, 0);
-    this.ttl = options.ttl === undefined ? 10_000 : v.milliseconds('budget.ttl', options.ttl, 1);
-    this.clock = options.clock === undefined ? undefined : v.clock('budget.clock', options.clock);
+      o.minPerSecond === undefined ? 10 : v.finite('budget.minPerSecond', o.minPerSecond, 0);
+    // At least 10 ms: the window has 10 buckets of at least 1 ms each.
+    this.ttl = o.ttl === undefined ? 10_000 : v.milliseconds('budget.ttl', o.ttl, 10, v.MAX_TIMER);
+    this.clock = o.clock === undefined ? undefined : v.clock('budget.clock', o.clock);
     this.reserve = (this.minPerSecond * this.ttl) / 1000;
     this.window = new TimeWindow(this.ttl, 10);
   }
@@ -81,6 +83,15 @@ export class RetryBudget implements AdoptsDefaults {
     if (retries + 1 > this.ratio * (w.calls - retries) + this.reserve) return false;
     w.record(this.now(), FAILURE);
     return true;
+  }
+
+  /**
+   * Gives back a retry taken at `at` (clock time) that never ran, because its call was
+   * aborted while waiting. Nothing is given back once that retry has left the window.
+   * @internal
+   */
+  refund(at: number): void {
+    this.window.forget(at, FAILURE);
   }
 
   /** Retries that could be taken right now. */

@@ -1,6 +1,6 @@
-import { EventEmitter } from 'eventemitter3';
 import { type Clock, type RandomSource, systemClock } from '../clock.js';
 import { delay } from '../delay.js';
+import { Emitter } from '../emitter.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
@@ -8,11 +8,13 @@ import {
   type Context,
   contextOf,
   type ExecuteOptions,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
 } from '../policy.js';
 import * as v from '../validate.js';
+import { MAX_TIMER } from '../validate.js';
 import { type Backoff, exponential } from './backoff.js';
 import { RetryBudget, type RetryBudgetOptions } from './budget.js';
 
@@ -20,6 +22,8 @@ import { RetryBudget, type RetryBudgetOptions } from './budget.js';
 export interface RetryOptions {
   /**
    * Retries after the first attempt: a function that always fails is called `retries + 1` times.
+   * `Infinity` retries until the call succeeds, and is accepted only with a `maxElapsed` or a
+   * `budget` to bound it.
    * @default 3
    */
   retries?: number;
@@ -42,8 +46,25 @@ export interface RetryOptions {
   /**
    * Cap on the time (ms) from the first attempt: no retry is started, and no delay begun,
    * that would end past it.
+   * @default Infinity
+   * @example
+   * ```ts
+   * maxElapsed: 2_000 // a caller waits at most about 2 s plus one attempt
+   * ```
    */
   maxElapsed?: number;
+  /**
+   * The longest `retryAfter` (ms) from an error that is waited out. An error that asks for
+   * more, such as a {@link BrokenCircuitError} of a circuit that has just opened, is not
+   * retried: the caller gets it at once (`gaveUp` reason `retry-after-too-long`), so an open
+   * circuit fails fast through `retry`. `Infinity` waits out any `retryAfter`.
+   * @default 1_000
+   * @example
+   * ```ts
+   * maxRetryAfter: Infinity // honour every Retry-After, however long (bound it with maxElapsed)
+   * ```
+   */
+  maxRetryAfter?: number;
   /**
    * A {@link RetryBudget} (to share one among policies) or its options: retries beyond it give up.
    * @example
@@ -74,7 +95,22 @@ export interface GaveUpEvent {
   readonly attempts: number;
   /** The last error, which the caller receives unchanged. */
   readonly error: unknown;
-  readonly reason: 'retries-exhausted' | 'not-retryable' | 'max-elapsed' | 'budget-exhausted';
+  /**
+   * Why, checked in this order, the first that applies winning:
+   * - `not-retryable`: `shouldRetry` refused the error, or it carries `retryAfter: Infinity`
+   *   (an isolated circuit); this wins even on the last allowed attempt, since more
+   *   retries would not have retried it either;
+   * - `retries-exhausted`: `retries` retries were made;
+   * - `retry-after-too-long`: the error's `retryAfter` exceeds `maxRetryAfter`;
+   * - `max-elapsed`: the next delay would end past `maxElapsed`;
+   * - `budget-exhausted`: the {@link RetryBudget} has no retry left.
+   */
+  readonly reason:
+    | 'retries-exhausted'
+    | 'not-retryable'
+    | 'retry-after-too-long'
+    | 'max-elapsed'
+    | 'budget-exhausted';
 }
 
 export interface RetryEvents {
@@ -83,7 +119,17 @@ export interface RetryEvents {
 }
 
 const DEFAULT_BACKOFF = exponential({ initial: 100, max: 30_000, jitter: 'full' });
-const KEYS = ['name', 'retries', 'backoff', 'shouldRetry', 'maxElapsed', 'budget', 'clock', 'random'];
+const KEYS = [
+  'name',
+  'retries',
+  'backoff',
+  'shouldRetry',
+  'maxElapsed',
+  'maxRetryAfter',
+  'budget',
+  'clock',
+  'random',
+];
 
 /** Reads the `retryAfter` (ms) an error carries, such as a `BrokenCircuitError` or a user's HTTP 429 error. */
 function retryAfterOf(error: unknown): number {
@@ -99,32 +145,39 @@ function retryAfterOf(error: unknown): number {
  * timers (no injected clock), knows no budget or `retryAfter`, and costs ~10 µs even
  * when the first attempt succeeds.
  */
-export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, AdoptsDefaults {
+export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsDefaults {
   readonly name: string;
   readonly retries: number;
   readonly budget: RetryBudget | undefined;
   private readonly backoff: Backoff;
   private readonly shouldRetry: ((error: unknown, attempt: number) => boolean) | undefined;
   private readonly maxElapsed: number;
+  private readonly maxRetryAfter: number;
   private clock: Clock | undefined;
   private random: RandomSource | undefined;
 
   constructor(options: RetryOptions = {}) {
     super();
-    v.knownKeys('retry', v.object('retry options', options), KEYS);
-    this.name = options.name === undefined ? 'retry' : v.string('name', options.name);
-    this.retries = options.retries === undefined ? 3 : v.integer('retries', options.retries, 0);
-    this.backoff =
-      options.backoff === undefined ? DEFAULT_BACKOFF : v.func<Backoff>('backoff', options.backoff);
-    this.shouldRetry =
-      options.shouldRetry === undefined ? undefined : v.func('shouldRetry', options.shouldRetry);
+    const o = v.object('retry options', options) as RetryOptions;
+    v.knownKeys('retry', o, KEYS);
+    this.name = o.name === undefined ? 'retry' : v.string('name', o.name);
+    this.retries = o.retries === undefined ? 3 : v.countOrUnlimited('retries', o.retries, 0);
+    this.backoff = o.backoff === undefined ? DEFAULT_BACKOFF : v.func<Backoff>('backoff', o.backoff);
+    this.shouldRetry = o.shouldRetry === undefined ? undefined : v.func('shouldRetry', o.shouldRetry);
     this.maxElapsed =
-      options.maxElapsed === undefined
-        ? Number.POSITIVE_INFINITY
-        : v.milliseconds('maxElapsed', options.maxElapsed);
-    this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
-    this.random = options.random === undefined ? undefined : v.random('random', options.random);
-    const budget = options.budget;
+      o.maxElapsed === undefined ? Number.POSITIVE_INFINITY : v.msOrUnlimited('maxElapsed', o.maxElapsed);
+    this.maxRetryAfter =
+      o.maxRetryAfter === undefined ? 1_000 : v.msOrUnlimited('maxRetryAfter', o.maxRetryAfter);
+    this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+    this.random = o.random === undefined ? undefined : v.random('random', o.random);
+    const budget = o.budget;
+    if (
+      this.retries === Number.POSITIVE_INFINITY &&
+      this.maxElapsed === Number.POSITIVE_INFINITY &&
+      budget === undefined
+    ) {
+      throw new RangeError('retries: Infinity needs maxElapsed or budget to bound it, got neither');
+    }
     if (budget instanceof RetryBudget) {
       // A shared budget given no clock counts time on this policy's clock, as one built from options does.
       if (this.clock !== undefined) budget[ADOPT_DEFAULTS]({ clock: this.clock });
@@ -149,6 +202,7 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
   }
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);
     if (context.aborted) throw context.signal.reason;
     this.budget?.deposit();
@@ -174,30 +228,36 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
     let previousDelay = 0;
     for (let attempt = 1; ; attempt++) {
       if (parent.aborted) throw parent.signal.reason;
-      const reason = this.refusal(error, attempt);
+      let giveUp = this.refusal(error, attempt);
       let wait = 0;
-      if (reason === undefined) {
+      if (giveUp === undefined) {
+        const after = retryAfterOf(error);
         wait = this.backoff(attempt, error, previousDelay, random);
         // Checked before the retryAfter max, which would hide a negative delay.
-        if (!(wait >= 0 && wait < Number.POSITIVE_INFINITY))
+        if (!(wait >= 0 && wait <= MAX_TIMER)) {
           throw new RangeError(`backoff returned ${String(wait)} for attempt ${attempt}`, { cause: error });
-        wait = Math.max(wait, retryAfterOf(error));
+        }
+        if (after > this.maxRetryAfter || after > MAX_TIMER) giveUp = 'retry-after-too-long';
+        else if (clock.now() - start + Math.max(wait, after) > this.maxElapsed) giveUp = 'max-elapsed';
+        else if (this.budget !== undefined && !this.budget.tryWithdraw()) giveUp = 'budget-exhausted';
+        wait = Math.max(wait, after);
       }
-      const giveUp =
-        reason ??
-        (clock.now() - start + wait > this.maxElapsed
-          ? 'max-elapsed'
-          : this.budget !== undefined && !this.budget.tryWithdraw()
-            ? 'budget-exhausted'
-            : undefined);
       if (giveUp !== undefined) {
         if (this.listenerCount('gaveUp') !== 0)
           this.emit('gaveUp', { attempts: attempt, error, reason: giveUp });
         throw error;
       }
+      const withdrawnAt = this.budget === undefined ? 0 : clock.now();
       if (this.listenerCount('retried') !== 0) this.emit('retried', { attempt, delay: wait, error });
       previousDelay = wait;
-      if (wait > 0) await delay(clock, wait, parent);
+      try {
+        if (wait > 0) await delay(clock, wait, parent);
+        // Whatever ran since the last attempt (a `retried` listener, the delay) may have aborted the call.
+        if (parent.aborted) throw parent.signal.reason;
+      } catch (reason) {
+        this.budget?.refund(withdrawnAt); // the retry it paid for never ran
+        throw reason;
+      }
       try {
         return await fn(new AttemptContext(parent, attempt));
       } catch (next) {
@@ -208,9 +268,9 @@ export class RetryPolicy extends EventEmitter<RetryEvents> implements Policy, Ad
 
   /** Why `error` ends the retrying before any delay is computed, if it does. */
   private refusal(error: unknown, attempt: number): GaveUpEvent['reason'] | undefined {
-    if (attempt > this.retries) return 'retries-exhausted';
     if (retryAfterOf(error) === Number.POSITIVE_INFINITY) return 'not-retryable';
     if (this.shouldRetry !== undefined && !this.shouldRetry(error, attempt - 1)) return 'not-retryable';
+    if (attempt > this.retries) return 'retries-exhausted';
     return undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock.js';
+import * as v from '../validate.js';
 
 interface Timer {
   readonly due: number;
@@ -26,8 +27,7 @@ export class ManualClock implements Clock {
 
   /** @param start the time `now()` reads before any `advance` (default 0). */
   constructor(start = 0) {
-    if (!Number.isFinite(start)) throw new RangeError(`start must be a finite number, got ${String(start)}`);
-    this.time = start;
+    this.time = v.finite('start', start, Number.NEGATIVE_INFINITY);
   }
 
   now(): number {
@@ -35,6 +35,9 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(callback: () => void, ms: number): TimerHandle {
+    v.func('callback', callback);
+    if (typeof ms !== 'number' || Number.isNaN(ms))
+      throw new TypeError(`ms must be a number, got ${v.show(ms)}`);
     const timer: Timer = { due: this.time + Math.max(0, ms), seq: this.seq++, callback, cleared: false };
     this.timers.push(timer);
     return {
@@ -53,7 +56,7 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by `ms`, running each timer that falls due on the way, in order. */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`ms must be a number >= 0, got ${String(ms)}`);
+    v.finite('ms', ms, 0);
     const target = this.time + ms;
     for (let timer = this.nextDue(target); timer !== undefined; timer = this.nextDue(target)) {
       this.time = Math.max(this.time, timer.due);
@@ -69,7 +72,7 @@ export class ManualClock implements Clock {
    * after the last, so code that awaits between timers (a retry loop) keeps up.
    */
   async advanceAsync(ms: number): Promise<void> {
-    if (!(ms >= 0)) throw new RangeError(`ms must be a number >= 0, got ${String(ms)}`);
+    v.finite('ms', ms, 0);
     const target = this.time + ms;
     await flushPromises();
     for (let timer = this.nextDue(target); timer !== undefined; timer = this.nextDue(target)) {

@@ -61,6 +61,24 @@ export class TimeWindow implements SlidingWindow {
     this.head = epoch;
   }
 
+  /** Takes back one outcome recorded at `at`, unless its bucket has already left the window. */
+  forget(at: number, outcome: Outcome): void {
+    const epoch = Math.floor(at / this.bucketMs);
+    if (epoch > this.head || this.head - epoch >= this.buckets) return;
+    let slot = this.headSlot - (this.head - epoch);
+    if (slot < 0) slot += this.buckets;
+    if (this.bucketCalls[slot] === 0) return;
+    const failed = outcome & FAILURE;
+    const slow = (outcome & SLOW) >> 1;
+    if (this.bucketFailures[slot]! < failed || this.bucketSlow[slot]! < slow) return;
+    this.bucketCalls[slot]!--;
+    this.bucketFailures[slot]! -= failed;
+    this.bucketSlow[slot]! -= slow;
+    this.calls--;
+    this.failures -= failed;
+    this.slowCalls -= slow;
+  }
+
   reset(): void {
     this.bucketCalls.fill(0);
     this.bucketFailures.fill(0);

@@ -11,8 +11,11 @@ import {
   isBreakwaterError,
   isBrokenCircuitError,
   isIsolatedCircuitError,
+  isListenerError,
+  type ListenerError,
 } from '../../src/errors.js';
-import { ManualClock } from '../../src/testing/index.js';
+import { flushPromises, ManualClock } from '../../src/testing/index.js';
+import { captureWarnings } from '../helpers/warnings.js';
 import { deferred, recordEvents, transitions } from './helpers.js';
 
 type ErrorsModule = typeof import('../../src/errors.js');
@@ -1106,12 +1109,9 @@ describe('calls that outlive a state change', () => {
   });
 });
 
-describe('user callbacks that throw', () => {
-  const listenerError = new Error('listener');
-  const thrower = () => {
-    throw listenerError;
-  };
+const listenerError = new Error('listener');
 
+describe('user callbacks that throw', () => {
   async function halfOpen(options: CircuitBreakerOptions = {}) {
     const t = setup({ failureThreshold: 1, openTimeout: 10, ...options });
     await t.fail();
@@ -1119,7 +1119,8 @@ describe('user callbacks that throw', () => {
     return t;
   }
 
-  it('an isFailure that throws counts the call as a failure and frees the probe slot', async () => {
+  it('an isFailure that throws counts the call as a failure with its own error, frees the probe slot, and warns', async () => {
+    const warnings = captureWarnings();
     let broken = false;
     const t = await halfOpen({
       isFailure: () => {
@@ -1128,47 +1129,111 @@ describe('user callbacks that throw', () => {
       },
     });
     broken = true;
-    await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(listenerError);
+    await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
     expect(t.breaker.state).toBe('open');
     broken = false;
     t.clock.advance(10);
     await t.succeed();
     expect(t.breaker.state).toBe('closed');
+    await flushPromises();
+    expect(warnings.map((w) => [isListenerError(w), w.cause, w.message])).toEqual([
+      [true, listenerError, 'isFailure of "db" threw'],
+    ]);
+    warnings.stop();
   });
 
-  it('a succeeded listener that throws still lets the probe close the circuit', async () => {
-    const t = await halfOpen();
-    t.breaker.on('succeeded', thrower);
-    await expect(t.succeed()).rejects.toBe(listenerError);
-    expect(t.breaker.state).toBe('closed');
-  });
+  // Every event the breaker emits, with what must still happen when its listener throws.
+  const cases: [event: string, run: () => Promise<void>][] = [
+    [
+      'succeeded',
+      async () => {
+        const t = await halfOpen();
+        const order = listenTwice(t.breaker, 'succeeded');
+        await expect(t.succeed()).resolves.toBe('ok');
+        expect(t.breaker.state).toBe('closed');
+        expect(order).toEqual(['second']);
+      },
+    ],
+    [
+      'failed',
+      async () => {
+        const t = await halfOpen();
+        const order = listenTwice(t.breaker, 'failed');
+        await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+        expect(t.breaker.state).toBe('open');
+        expect(order).toEqual(['second']);
+      },
+    ],
+    [
+      'ignored',
+      async () => {
+        const benign = new Error('benign');
+        const t = await halfOpen({ isFailure: (error) => error !== benign });
+        const order = listenTwice(t.breaker, 'ignored');
+        await expect(t.breaker.execute(() => Promise.reject(benign))).rejects.toBe(benign);
+        expect(t.breaker.state).toBe('half-open');
+        expect(order).toEqual(['second']);
+        await t.succeed(); // the probe slot was freed
+        expect(t.breaker.state).toBe('closed');
+      },
+    ],
+    [
+      'rejected',
+      async () => {
+        const t = setup({ failureThreshold: 1 });
+        await t.fail();
+        const order = listenTwice(t.breaker, 'rejected');
+        const error = await t.rejected();
+        expect(error.retryAfter).toBe(30_000);
+        expect(order).toEqual(['second']);
+      },
+    ],
+    [
+      'stateChanged',
+      async () => {
+        const t = setup({ failureThreshold: 2 });
+        const order = listenTwice(t.breaker, 'stateChanged');
+        await t.fail();
+        await t.fail(); // the failure that opens it is still the caller's error
+        expect(t.breaker.state).toBe('open');
+        expect(order).toEqual(['second']);
+        t.clock.advance(30_000);
+        await expect(t.succeed()).resolves.toBe('ok'); // open -> half-open -> closed, each emitted
+        expect(t.breaker.state).toBe('closed');
+        expect(order).toEqual(['second', 'second', 'second']);
+      },
+    ],
+  ];
 
-  it('a failed listener that throws still lets the probe reopen the circuit', async () => {
-    const t = await halfOpen();
-    t.breaker.on('failed', thrower);
-    await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(listenerError);
-    expect(t.breaker.state).toBe('open');
-  });
-
-  it('an ignored listener that throws still frees the probe slot', async () => {
-    const benign = new Error('benign');
-    const t = await halfOpen({ isFailure: (error) => error !== benign });
-    t.breaker.on('ignored', thrower);
-    await expect(t.breaker.execute(() => Promise.reject(benign))).rejects.toBe(listenerError);
-    t.breaker.off('ignored', thrower);
-    expect(t.breaker.state).toBe('half-open');
-    await t.succeed();
-    expect(t.breaker.state).toBe('closed');
-  });
-
-  it('a failed listener that throws while closed still counts the failure', async () => {
-    const t = setup({ failureThreshold: 2 });
-    t.breaker.on('failed', thrower);
-    await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(listenerError);
-    await expect(t.breaker.execute(() => Promise.reject(boom))).rejects.toBe(listenerError);
-    expect(t.breaker.state).toBe('open');
-  });
+  it.each(cases)(
+    'a %s listener that throws changes neither the call nor the state, nor stops the next listener',
+    async (event, run) => {
+      const warnings = captureWarnings();
+      await run();
+      await flushPromises();
+      expect(warnings.length).toBeGreaterThan(0);
+      for (const warning of warnings) {
+        expect(isListenerError(warning)).toBe(true);
+        expect((warning as ListenerError).event).toBe(event);
+        expect(warning.cause).toBe(listenerError);
+      }
+      warnings.stop();
+    },
+  );
 });
+
+/** A throwing listener, then one that records: the second must run whatever the first did. */
+function listenTwice(
+  breaker: CircuitBreaker,
+  event: 'succeeded' | 'failed' | 'ignored' | 'rejected' | 'stateChanged',
+) {
+  const order: string[] = [];
+  breaker.on(event, () => {
+    throw listenerError;
+  });
+  breaker.on(event, () => order.push('second'));
+  return order;
+}
 
 describe('errors', () => {
   async function rejections() {

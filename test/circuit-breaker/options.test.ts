@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../../src/circuit-breaker/index.js';
-import { ManualClock } from '../../src/testing/index.js';
+import { flushPromises, ManualClock } from '../../src/testing/index.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 type ErrorClass = typeof TypeError | typeof RangeError;
 
@@ -107,31 +108,31 @@ describe('option validation', () => {
       'openTimeout -1',
       { openTimeout: -1 },
       RangeError,
-      'openTimeout must be a finite number of ms >= 0, got -1',
+      'openTimeout must be a finite number of ms in [0, 2147483647], got -1',
     ],
     [
       'openTimeout Infinity',
       { openTimeout: Number.POSITIVE_INFINITY },
       RangeError,
-      'openTimeout must be a finite number of ms >= 0, got Infinity',
+      'openTimeout must be a finite number of ms in [0, 2147483647], got Infinity',
     ],
     [
       'openTimeout NaN',
       { openTimeout: Number.NaN },
       RangeError,
-      'openTimeout must be a finite number of ms >= 0, got NaN',
+      'openTimeout must be a finite number of ms in [0, 2147483647], got NaN',
     ],
     [
       'openTimeout "1000"',
       { openTimeout: '1000' },
       TypeError,
-      'openTimeout must be a number of ms >= 0, got "1000"',
+      'openTimeout must be a number of ms in [0, 2147483647], got "1000"',
     ],
     [
       'openTimeout null',
       { openTimeout: null },
       TypeError,
-      'openTimeout must be a number of ms >= 0, got null',
+      'openTimeout must be a number of ms in [0, 2147483647], got null',
     ],
     // isFailure
     ['isFailure a string', { isFailure: 'yes' }, TypeError, 'isFailure must be a function, got "yes"'],
@@ -242,49 +243,49 @@ describe('option validation', () => {
       'window.size 0',
       { ...rate, window: { type: 'count', size: 0 } },
       RangeError,
-      'window.size must be an integer >= 1, got 0',
+      'window.size must be an integer in [1, 1000000], got 0',
     ],
     [
       'window.size 2.5',
       { ...rate, window: { type: 'count', size: 2.5 } },
       RangeError,
-      'window.size must be an integer >= 1, got 2.5',
+      'window.size must be an integer in [1, 1000000], got 2.5',
     ],
     [
       'a count window without size',
       { ...rate, window: { type: 'count' } },
       TypeError,
-      'window.size must be an integer >= 1, got undefined',
+      'window.size must be an integer in [1, 1000000], got undefined',
     ],
     [
       'window.duration 0',
       { ...rate, window: { type: 'time', duration: 0 } },
       RangeError,
-      'window.duration must be a finite number of ms >= 1, got 0',
+      'window.duration must be a finite number of ms in [1, 2147483647], got 0',
     ],
     [
       'window.duration Infinity',
       { ...rate, window: { type: 'time', duration: Number.POSITIVE_INFINITY } },
       RangeError,
-      'window.duration must be a finite number of ms >= 1, got Infinity',
+      'window.duration must be a finite number of ms in [1, 2147483647], got Infinity',
     ],
     [
       'a time window without duration',
       { ...rate, window: { type: 'time' } },
       TypeError,
-      'window.duration must be a number of ms >= 1, got undefined',
+      'window.duration must be a number of ms in [1, 2147483647], got undefined',
     ],
     [
       'window.buckets 0',
       { ...rate, window: { type: 'time', duration: 1_000, buckets: 0 } },
       RangeError,
-      'window.buckets must be an integer >= 1, got 0',
+      'window.buckets must be an integer in [1, 1000], got 0',
     ],
     [
       'window.buckets 1.5',
       { ...rate, window: { type: 'time', duration: 1_000, buckets: 1.5 } },
       RangeError,
-      'window.buckets must be an integer >= 1, got 1.5',
+      'window.buckets must be an integer in [1, 1000], got 1.5',
     ],
     // minimumCalls
     [
@@ -306,14 +307,14 @@ describe('option validation', () => {
       'minimumCalls must be <= window.size (10), got 20',
     ],
     // clock
-    ['a string clock', { clock: 'system' }, TypeError, 'clock must be an object, got "system"'],
+    ['a string clock', { clock: 'system' }, TypeError, 'clock must be a Clock, got "system"'],
     [
       'a clock without setTimeout',
       { clock: { now: () => 0 } },
       TypeError,
       'clock must have now() and setTimeout(callback, ms), got an object',
     ],
-    ['a null clock', { clock: null }, TypeError, 'clock must be an object, got null'],
+    ['a null clock', { clock: null }, TypeError, 'clock must be a Clock, got null'],
     // the options object itself
     ['null options', null, TypeError, 'options must be an object, got null'],
     ['numeric options', 5, TypeError, 'options must be an object, got 5'],
@@ -404,22 +405,61 @@ describe('openTimeout function results', () => {
     [-5, '-5'],
     [Number.NaN, 'NaN'],
     [Number.POSITIVE_INFINITY, 'Infinity'],
+    ['30000', '"30000"'],
+    [2 ** 31, String(2 ** 31)],
   ])(
-    'a function returning %s is a RangeError when the circuit trips, and the breaker stays closed',
+    "a function returning %s still opens the circuit, for 30 s, keeps the call's error, and warns",
     async (value, shown) => {
+      const warnings = captureWarnings();
       const boom = new Error('boom');
-      const breaker = new CircuitBreaker({
-        clock: new ManualClock(),
-        failureThreshold: 1,
-        openTimeout: () => value,
-      });
-      const error = await breaker.execute(() => Promise.reject(boom)).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(RangeError);
-      expect((error as Error).message).toBe(
-        `openTimeout(1) must return a finite number of ms >= 0, got ${shown}`,
-      );
-      expect((error as Error).cause).toBe(boom);
-      expect(breaker.state).toBe('closed');
+      const clock = new ManualClock();
+      const breaker = new CircuitBreaker({ clock, failureThreshold: 1, openTimeout: () => value as number });
+      await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+      expect(breaker.state).toBe('open');
+      expect(breaker.retryAfter).toBe(30_000);
+      expect(breaker.snapshot().openUntil).toBe(30_000);
+      await flushPromises();
+      expect(warnings.map((w) => w.message)).toEqual([
+        `openTimeout(1) must return a number of ms in [0, 2147483647], got ${shown}; opened for 30000 ms`,
+      ]);
+      warnings.stop();
     },
   );
+
+  it('a function that throws still opens the circuit, for its last good answer, with the throw as the warning cause', async () => {
+    const warnings = captureWarnings();
+    const oops = new Error('oops');
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({
+      clock,
+      failureThreshold: 1,
+      openTimeout: (opens) => {
+        if (opens === 2) throw oops;
+        return 500;
+      },
+    });
+    const boom = new Error('boom');
+    await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom);
+    expect(breaker.retryAfter).toBe(500);
+    clock.advance(500);
+    await expect(breaker.execute(() => Promise.reject(boom))).rejects.toBe(boom); // the probe fails
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAfter).toBe(500);
+    await flushPromises();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.cause).toBe(oops);
+    warnings.stop();
+  });
+
+  it('a snapshot of a circuit opened by a bad answer is one the breaker restores', async () => {
+    const warnings = captureWarnings();
+    const clock = new ManualClock();
+    const breaker = new CircuitBreaker({ clock, failureThreshold: 1, openTimeout: () => '30000' as never });
+    await breaker.execute(() => Promise.reject(new Error('x'))).catch(() => {});
+    const restored = new CircuitBreaker({ clock, initialState: breaker.snapshot() });
+    expect(restored.state).toBe('open');
+    expect(restored.retryAfter).toBe(30_000);
+    await flushPromises();
+    warnings.stop();
+  });
 });

@@ -96,7 +96,7 @@ describe('halfOpenTimeout', () => {
 
   it('is validated', () => {
     expect(() => new CircuitBreaker({ halfOpenTimeout: 0 })).toThrow(
-      'halfOpenTimeout must be a finite number of ms >= 1, got 0',
+      'halfOpenTimeout must be a number of ms in [1, 2147483647] or Infinity, got 0',
     );
     expect(() => new CircuitBreaker({ halfOpenTimeout: Number.POSITIVE_INFINITY })).not.toThrow();
   });

@@ -9,6 +9,7 @@ import {
   exponential,
   type GaveUpEvent,
   IsolatedCircuitError,
+  isListenerError,
   pipeline,
   type RetriedEvent,
   RetryBudget,
@@ -18,6 +19,7 @@ import {
 } from '../../src/index.js';
 import { flushPromises, ManualClock, seededRandom } from '../../src/testing/index.js';
 import { track } from '../helpers/promises.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 function record(policy: RetryPolicy) {
   const retried: RetriedEvent[] = [];
@@ -299,9 +301,9 @@ describe('retry: shouldRetry', () => {
     expect(gaveUp).toEqual([{ attempts: 3, error: errors[2], reason: 'not-retryable' }]);
   });
 
-  it('is not asked once the retries are spent', async () => {
+  it('is asked about every failure, the last one too', async () => {
     let asked = 0;
-    const { clock, policy, alwaysFail } = setup({
+    const { clock, policy, alwaysFail, gaveUp } = setup({
       retries: 2,
       backoff: constant(0),
       shouldRetry: () => {
@@ -310,7 +312,28 @@ describe('retry: shouldRetry', () => {
       },
     });
     await settle(clock, policy.execute(alwaysFail));
-    expect(asked).toBe(2);
+    expect(asked).toBe(3);
+    expect(gaveUp.map((e) => e.reason)).toEqual(['retries-exhausted']);
+  });
+
+  it('an error it refuses on the last allowed attempt gives up as not-retryable, not retries-exhausted', async () => {
+    const fatal = new Error('fatal');
+    let calls = 0;
+    const { clock, policy, gaveUp } = setup({
+      retries: 2,
+      backoff: constant(0),
+      shouldRetry: (error) => error !== fatal,
+    });
+    const outcome = await settle(
+      clock,
+      policy.execute(() => {
+        calls++;
+        throw calls === 3 ? fatal : new Error('transient');
+      }),
+    );
+    expect(outcome).toEqual({ ok: false, error: fatal });
+    expect(calls).toBe(3);
+    expect(gaveUp).toEqual([{ attempts: 3, error: fatal, reason: 'not-retryable' }]);
   });
 });
 
@@ -358,7 +381,13 @@ describe('retry: maxElapsed', () => {
 
   it('gives up when a retryAfter alone would pass maxElapsed', async () => {
     const clock = new ManualClock();
-    const policy = retry({ clock, retries: 5, backoff: constant(10), maxElapsed: 1_000 });
+    const policy = retry({
+      clock,
+      retries: 5,
+      backoff: constant(10),
+      maxElapsed: 1_000,
+      maxRetryAfter: Number.POSITIVE_INFINITY,
+    });
     const { gaveUp } = record(policy);
     const error = Object.assign(new Error('429'), { retryAfter: 5_000 });
     const outcome = await settle(
@@ -375,7 +404,7 @@ describe('retry: maxElapsed', () => {
 
 describe('retry: retryAfter', () => {
   it('a retryAfter longer than the backoff sets the delay', async () => {
-    const { clock, policy, retried } = setup({ retries: 1, backoff: constant(100) });
+    const { clock, policy, retried } = setup({ retries: 1, backoff: constant(100), maxRetryAfter: 3_000 });
     const error = Object.assign(new Error('429'), { retryAfter: 3_000 });
     const times: number[] = [];
     await settle(
@@ -401,8 +430,55 @@ describe('retry: retryAfter', () => {
     expect(retried.map((e) => e.delay)).toEqual([100]);
   });
 
-  it("honours a BrokenCircuitError's retryAfter", async () => {
+  it('by default waits out a retryAfter of up to 1 s', async () => {
     const { clock, policy, retried } = setup({ retries: 1, backoff: constant(100) });
+    const error = Object.assign(new Error('429'), { retryAfter: 1_000 });
+    await settle(
+      clock,
+      policy.execute(() => {
+        throw error;
+      }),
+    );
+    expect(retried.map((e) => e.delay)).toEqual([1_000]);
+  });
+
+  it('by default gives up at once, as retry-after-too-long, on a retryAfter over 1 s', async () => {
+    const { clock, policy, retried, gaveUp } = setup({ retries: 3, backoff: constant(100) });
+    const error = new BrokenCircuitError('db', 1_001);
+    let calls = 0;
+    const outcome = await settle(
+      clock,
+      policy.execute(() => {
+        calls++;
+        throw error;
+      }),
+    );
+    expect(outcome).toEqual({ ok: false, error });
+    expect(calls).toBe(1);
+    expect(clock.now()).toBe(0);
+    expect(retried).toEqual([]);
+    expect(gaveUp).toEqual([{ attempts: 1, error, reason: 'retry-after-too-long' }]);
+  });
+
+  it('with maxRetryAfter Infinity, gives up on a retryAfter beyond what a timer can wait', async () => {
+    const { clock, policy, gaveUp } = setup({
+      retries: 3,
+      backoff: constant(100),
+      maxRetryAfter: Number.POSITIVE_INFINITY,
+    });
+    const error = Object.assign(new Error('429'), { retryAfter: 1e12 });
+    await settle(
+      clock,
+      policy.execute(() => {
+        throw error;
+      }),
+    );
+    expect(gaveUp.map((e) => e.reason)).toEqual(['retry-after-too-long']);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("honours a BrokenCircuitError's retryAfter", async () => {
+    const { clock, policy, retried } = setup({ retries: 1, backoff: constant(100), maxRetryAfter: 2_500 });
     const error = new BrokenCircuitError('db', 2_500);
     await settle(
       clock,
@@ -416,7 +492,12 @@ describe('retry: retryAfter', () => {
   it('waits for an open breaker inside it to admit a probe, then succeeds', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ clock, failureThreshold: 1, openTimeout: 2_000 });
-    const policy = retry({ clock, retries: 3, backoff: constant(10) });
+    const policy = retry({
+      clock,
+      retries: 3,
+      backoff: constant(10),
+      maxRetryAfter: Number.POSITIVE_INFINITY,
+    });
     const { retried } = record(policy);
     const both = pipeline(policy, breaker);
     const runs: number[] = [];
@@ -467,6 +548,39 @@ describe('retry: retryAfter', () => {
 });
 
 describe('retry: abort', () => {
+  it.each([0, 10])(
+    'with a delay of %d ms, an abort from a retried listener stops the next attempt from starting',
+    async (ms) => {
+      const { clock, policy, errors, alwaysFail } = setup({ retries: 5, backoff: constant(ms) });
+      const controller = new AbortController();
+      const reason = new Error('enough');
+      policy.on('retried', () => controller.abort(reason));
+      const outcome = await settle(clock, policy.execute(alwaysFail, { signal: controller.signal }));
+      expect(outcome).toEqual({ ok: false, error: reason });
+      expect(errors).toHaveLength(1);
+      expect(clock.pendingTimers).toBe(0);
+    },
+  );
+
+  it('an abort during the delay gives the budget its retry back', async () => {
+    const clock = new ManualClock();
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 1, ttl: 1_000, clock });
+    const policy = retry({ clock, retries: 5, backoff: constant(100), budget });
+    expect(budget.available).toBe(1);
+    const controller = new AbortController();
+    const p = policy.execute(
+      () => {
+        throw new Error('down');
+      },
+      { signal: controller.signal },
+    );
+    await flushPromises();
+    expect(budget.available).toBe(0); // taken for the retry that waits
+    controller.abort(new Error('gone'));
+    await expect(p).rejects.toThrow('gone');
+    expect(budget.available).toBe(1);
+  });
+
   it('aborting during a backoff delay rejects at once with signal.reason and leaves no timer or listener', async () => {
     const { clock, policy, errors, alwaysFail } = setup({ retries: 5, backoff: constant(10_000) });
     const controller = new AbortController();
@@ -707,7 +821,17 @@ describe('retry: validation', () => {
     ['backoff 100', () => retry({ backoff: 100 as never }), TypeError, /backoff.*100/],
     ['shouldRetry true', () => retry({ shouldRetry: true as never }), TypeError, /shouldRetry.*true/],
     ['maxElapsed -5', () => retry({ maxElapsed: -5 }), RangeError, /maxElapsed.*-5/],
-    ['maxElapsed Infinity', () => retry({ maxElapsed: Number.POSITIVE_INFINITY }), RangeError, /maxElapsed/],
+    ['maxElapsed NaN', () => retry({ maxElapsed: Number.NaN }), RangeError, /maxElapsed.*NaN/],
+    [
+      'retries Infinity with nothing to bound it',
+      () => retry({ retries: Number.POSITIVE_INFINITY }),
+      RangeError,
+      /retries: Infinity needs maxElapsed or budget/,
+    ],
+    ['retries NaN', () => retry({ retries: Number.NaN }), RangeError, /retries.*NaN/],
+    ['retries null', () => retry({ retries: null as never }), TypeError, /retries.*null/],
+    ['maxRetryAfter -1', () => retry({ maxRetryAfter: -1 }), RangeError, /maxRetryAfter.*-1/],
+    ['maxRetryAfter "1s"', () => retry({ maxRetryAfter: '1s' as never }), TypeError, /maxRetryAfter.*"1s"/],
     ['clock {}', () => retry({ clock: {} as never }), TypeError, /clock/],
     ['random 1', () => retry({ random: 1 as never }), TypeError, /random.*1/],
     ['unknown option', () => retry({ retry: 3 } as never), TypeError, /unknown option "retry"/],
@@ -757,4 +881,77 @@ describe('retry: validation', () => {
     );
     expect(seen).toEqual([0, 10, 20]);
   });
+});
+
+describe('retry: unbounded retries', () => {
+  it('retries: Infinity with maxElapsed retries until maxElapsed, however many attempts that takes', async () => {
+    const { clock, policy, times, gaveUp, alwaysFail } = setup({
+      retries: Number.POSITIVE_INFINITY,
+      backoff: constant(100),
+      maxElapsed: 1_000,
+    });
+    await settle(clock, policy.execute(alwaysFail));
+    expect(times).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1_000]);
+    expect(gaveUp.map((e) => e.reason)).toEqual(['max-elapsed']);
+  });
+
+  it('retries: Infinity with a budget retries until the budget runs out', async () => {
+    const clock = new ManualClock();
+    const policy = retry({
+      clock,
+      retries: Number.POSITIVE_INFINITY,
+      backoff: constant(1),
+      budget: { ratio: 0, minPerSecond: 3, ttl: 1_000 },
+    });
+    const { gaveUp } = record(policy);
+    let calls = 0;
+    await settle(
+      clock,
+      policy.execute(() => {
+        calls++;
+        throw new Error('down');
+      }),
+    );
+    expect(calls).toBe(4);
+    expect(gaveUp.map((e) => e.reason)).toEqual(['budget-exhausted']);
+  });
+});
+
+describe('retry: what it never retries', () => {
+  it.each([undefined, null, 42, 'fn', {}])(
+    'execute(%s) rejects at once with a TypeError, and no attempt, retry or event follows',
+    async (value) => {
+      const { policy, retried, gaveUp } = setup({ retries: 3, backoff: constant(0) });
+      const error = await policy.execute(value as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(/^execute: fn must be a function, got /);
+      expect(retried).toEqual([]);
+      expect(gaveUp).toEqual([]);
+    },
+  );
+});
+
+describe('retry: listeners that throw', () => {
+  it.each(['retried', 'gaveUp'] as const)(
+    'a %s listener that throws changes neither the attempts nor the outcome, nor stops the next listener',
+    async (event) => {
+      const warnings = captureWarnings();
+      const { clock, policy, errors, alwaysFail } = setup({ retries: 2, backoff: constant(5) });
+      const thrown = new Error('listener');
+      let second = 0;
+      policy.on(event, () => {
+        throw thrown;
+      });
+      policy.on(event, () => second++);
+      const outcome = await settle(clock, policy.execute(alwaysFail));
+      expect(outcome).toEqual({ ok: false, error: errors[2] });
+      expect(errors).toHaveLength(3);
+      expect(second).toBe(event === 'retried' ? 2 : 1);
+      await flushPromises();
+      expect(warnings.map((w) => [isListenerError(w), w.cause])).toEqual(
+        Array.from({ length: second }, () => [true, thrown]),
+      );
+      warnings.stop();
+    },
+  );
 });
