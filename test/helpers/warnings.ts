@@ -14,9 +14,12 @@ export function captureWarnings(): CapturedWarnings {
   const captured = [] as unknown as CapturedWarnings;
   const listener = (warning: Error) => captured.push(warning);
   process.on('warning', listener);
-  captured.stop = () => {
-    process.off('warning', listener);
-    for (const l of previous) process.on('warning', l);
-  };
+  // Not enumerable, so `expect(captured).toEqual([])` compares the warnings alone.
+  Object.defineProperty(captured, 'stop', {
+    value: () => {
+      process.off('warning', listener);
+      for (const l of previous) process.on('warning', l);
+    },
+  });
   return captured;
 }
