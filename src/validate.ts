@@ -4,9 +4,15 @@ import type { Clock, RandomSource } from './clock.js';
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'object') {
+    try {
+      return Array.isArray(value) ? 'an array' : 'an object';
+    } catch {
+      return 'an object'; // a revoked Proxy throws on any question
+    }
+  }
+  if (typeof value === 'symbol') return value.toString();
   return String(value);
 }
 

@@ -1,15 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EventEmitter } from 'eventemitter3';
 import { BulkheadPolicy } from '../bulkhead/bulkhead.js';
 import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.js';
+import type { StateChangedEvent } from '../circuit-breaker/events.js';
+import type { TransitionReason } from '../circuit-breaker/state.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
-import { TimeoutError } from '../errors.js';
+import { Emitter } from '../emitter.js';
+import { BreakwaterError, TimeoutError } from '../errors.js';
 import * as v from '../validate.js';
+import { FAILED_BODY, reportJson } from './http.js';
 
 /** Healthy: all is well. Degraded: serving, with something non-essential impaired. Unhealthy: not serving. */
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
-/** What a custom check may return: a status, a boolean (`false` means unhealthy), or nothing (healthy). */
+/**
+ * What a custom check may return: a status, a boolean (`false` means unhealthy), or nothing
+ * (healthy). Anything else, an unknown status string included, counts as unhealthy.
+ */
 export type CheckResult = HealthStatus | boolean | undefined | { status: HealthStatus; detail?: unknown };
 
 /** A custom check; it gets a signal that aborts when the check's timeout passes. */
@@ -20,13 +26,25 @@ export interface ComponentHealth {
   readonly kind: 'circuit-breaker' | 'bulkhead' | 'check';
   readonly critical: boolean;
   readonly status: HealthStatus;
-  /** The breaker's state, the bulkhead's load, or what the check returned or threw. */
+  /**
+   * The breaker's state, the bulkhead's load, or what the check returned or threw. Over HTTP,
+   * what a check threw is replaced by a generic reason and any Error by `"[error]"`.
+   */
   readonly detail?: unknown;
+  /** Open breakers only: ms until the breaker admits a probe (0 when one is due). */
+  readonly retryAfter?: number;
+  /** Breakers only: the reason of the last state change the monitor saw (none before the first). */
+  readonly reason?: TransitionReason;
 }
 
 export interface HealthReport {
   readonly status: HealthStatus;
   readonly components: readonly ComponentHealth[];
+  /**
+   * When unhealthy only because of open breakers: ms until every one of them admits a probe,
+   * after which the whole is no longer unhealthy. Absent when that is not known.
+   */
+  readonly retryAfter?: number;
 }
 
 export interface RegisterOptions {
@@ -68,6 +86,7 @@ type Component =
       name: string;
       critical: boolean;
       breaker: CircuitBreaker;
+      reason: TransitionReason | undefined;
       unsubscribe: () => void;
     }
   | { kind: 'bulkhead'; name: string; critical: boolean; bulkhead: BulkheadPolicy }
@@ -78,13 +97,23 @@ type Component =
       check: HealthCheck;
       timeout: number;
       last: ComponentHealth;
+      /** Runs started, and the number of the run whose result `last` holds: the latest started wins. */
+      started: number;
+      shown: number;
     };
+
+type CheckComponent = Extract<Component, { kind: 'check' }>;
 
 const RANK: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
 
+/** Own values only: `'constructor'` or `'__proto__'` must not pass for a status through the prototype. */
+function isStatus(value: unknown): value is HealthStatus {
+  return value === 'healthy' || value === 'degraded' || value === 'unhealthy';
+}
+
 /** A component's own status, before its criticality is applied. */
-function breakerHealth(breaker: CircuitBreaker): HealthStatus {
-  switch (breaker.state) {
+function breakerHealth(state: CircuitBreaker['state'], retryAfter: number): HealthStatus {
+  switch (state) {
     case 'closed':
       return 'healthy';
     case 'half-open':
@@ -93,7 +122,7 @@ function breakerHealth(breaker: CircuitBreaker): HealthStatus {
     case 'open':
       // Due for a probe: the next call decides. Unhealthy here would keep traffic away
       // (a load balancer drops a 503), so the breaker could never probe and recover.
-      return breaker.retryAfter === 0 ? 'degraded' : 'unhealthy';
+      return retryAfter === 0 ? 'degraded' : 'unhealthy';
     case 'isolated':
       return 'unhealthy';
   }
@@ -104,12 +133,114 @@ function weigh(component: ComponentHealth): HealthStatus {
   return component.status === 'unhealthy' && !component.critical ? 'degraded' : component.status;
 }
 
-function normalize(result: CheckResult): { status: HealthStatus; detail?: unknown } {
+/**
+ * Reads what a check returned. Only `status` and `detail` are taken (each read once): a
+ * result cannot rename its component or change whether it is critical.
+ */
+function normalize(result: unknown): { status: HealthStatus; detail?: unknown } | undefined {
   if (result === undefined || result === true) return { status: 'healthy' };
   if (result === false) return { status: 'unhealthy' };
-  if (typeof result === 'string' && result in RANK) return { status: result };
-  if (typeof result === 'object' && result !== null && result.status in RANK) return result;
-  return { status: 'unhealthy', detail: `check returned ${v.show(result)}` };
+  if (isStatus(result)) return { status: result };
+  if (typeof result === 'object' && result !== null) {
+    const { status, detail } = result as { status?: unknown; detail?: unknown };
+    if (isStatus(status)) return detail === undefined ? { status } : { status, detail };
+  }
+  return undefined;
+}
+
+/** `v.show`, for values that may be hostile (a revoked Proxy throws on `Array.isArray`). */
+function show(value: unknown): string {
+  try {
+    return v.show(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+/**
+ * Reads an options object's own keys, each once: a getter that throws, or a Proxy whose traps
+ * throw, is a TypeError naming the option; a getter cannot answer two reads differently; and a
+ * polluted `Object.prototype` cannot lend an option.
+ */
+function readOptions<K extends string>(
+  what: string,
+  value: unknown,
+  keys: readonly K[],
+): Partial<Record<K, unknown>> {
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(`${what} must be an object, got ${show(value)}`);
+  }
+  let own: string[];
+  let array: boolean;
+  try {
+    array = Array.isArray(value);
+    own = Object.keys(value);
+  } catch (error) {
+    throw new TypeError(`${what} could not be read`, { cause: error });
+  }
+  if (array) throw new TypeError(`${what} must be an object, got an array`);
+  const read: Partial<Record<K, unknown>> = {};
+  for (const key of own) {
+    if (!(keys as readonly string[]).includes(key)) {
+      throw new TypeError(
+        `${what}: unknown option ${JSON.stringify(key)}; known options are ${keys.join(', ')}`,
+      );
+    }
+    try {
+      read[key as K] = (value as Record<string, unknown>)[key];
+    } catch (error) {
+      throw new TypeError(`${what}: reading ${key} threw`, { cause: error });
+    }
+  }
+  return read;
+}
+
+/**
+ * Runs a validator from `validate.ts`, whose message shows the value with `v.show`: that throws
+ * on a revoked Proxy, which is reported here instead, still naming the option.
+ */
+function valid<T>(name: string, value: unknown, check: (name: string, value: unknown) => T): T {
+  try {
+    return check(name, value);
+  } catch (error) {
+    if ((error instanceof TypeError || error instanceof RangeError) && error.message.startsWith(name)) {
+      throw error;
+    }
+    throw new TypeError(`${name} is not valid, got ${show(value)}`, { cause: error });
+  }
+}
+
+/** A check timeout: at least 1 ms, and finite. */
+const ms = (name: string, value: unknown) => v.milliseconds(name, value, 1);
+
+function validClock(value: unknown): Clock {
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(`clock must have now() and setTimeout(callback, ms), got ${show(value)}`);
+  }
+  let now: unknown;
+  let setTimeout: unknown;
+  try {
+    now = (value as Clock).now;
+    setTimeout = (value as Clock).setTimeout;
+  } catch (error) {
+    throw new TypeError('clock: reading now or setTimeout threw', { cause: error });
+  }
+  if (typeof now !== 'function' || typeof setTimeout !== 'function') {
+    throw new TypeError(`clock must have now() and setTimeout(callback, ms), got ${show(value)}`);
+  }
+  return value as Clock;
+}
+
+/** Which kind of component `target` is; a Proxy whose traps throw is a TypeError, not a crash. */
+function kindOf(target: unknown): 'check' | 'circuit-breaker' | 'bulkhead' | undefined {
+  if (typeof target === 'string') return 'check';
+  try {
+    if (target instanceof CircuitBreaker) return 'circuit-breaker';
+    if (target instanceof BulkheadPolicy) return 'bulkhead';
+  } catch (error) {
+    throw new TypeError(`register: could not tell what ${show(target)} is`, { cause: error });
+  }
+  return undefined;
 }
 
 /**
@@ -120,7 +251,8 @@ function normalize(result: CheckResult): { status: HealthStatus; detail?: unknow
  * `unhealthy`; any other impaired component (a non-critical breaker open or half-open, a
  * full bulkhead, a failing non-critical check, a critical breaker half-open) makes it
  * `degraded`. `statusChanged` is emitted on every change: when a check runs, and at once
- * when a registered breaker changes state.
+ * when a registered breaker changes state. A listener that throws is reported as a process
+ * warning and never reaches the breaker call whose transition it heard.
  *
  * @example
  * ```ts
@@ -131,18 +263,20 @@ function normalize(result: CheckResult): { status: HealthStatus; detail?: unknow
  * http.createServer(health.handler()).listen(8081);
  * ```
  */
-export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
+export class HealthMonitor extends Emitter<HealthMonitorEvents> {
   private readonly components = new Map<string, Component>();
   private readonly clock: Clock;
   private readonly checkTimeout: number;
+  /** What HTTP clients see instead of a component's detail: set for failed checks. */
+  private readonly publicDetails = new WeakMap<ComponentHealth, unknown>();
   private last: HealthStatus = 'healthy';
 
-  constructor(options: HealthMonitorOptions = {}) {
+  constructor(options?: HealthMonitorOptions) {
     super();
-    v.knownKeys('HealthMonitor', v.object('HealthMonitor options', options), ['checkTimeout', 'clock']);
-    this.checkTimeout =
-      options.checkTimeout === undefined ? 5_000 : v.milliseconds('checkTimeout', options.checkTimeout, 1);
-    this.clock = options.clock === undefined ? systemClock : v.clock('clock', options.clock);
+    const o =
+      options === undefined ? {} : readOptions('HealthMonitor options', options, ['checkTimeout', 'clock']);
+    this.checkTimeout = o.checkTimeout === undefined ? 5_000 : valid('checkTimeout', o.checkTimeout, ms);
+    this.clock = o.clock === undefined ? systemClock : validClock(o.clock);
   }
 
   /** Watches a breaker or a bulkhead, or runs a named custom check on every `check()`. */
@@ -153,54 +287,59 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     checkOrOptions?: HealthCheck | RegisterOptions,
     maybeOptions?: RegisterOptions,
   ): this {
-    const isCheck = typeof target === 'string';
-    const options = (isCheck ? maybeOptions : (checkOrOptions as RegisterOptions | undefined)) ?? {};
-    v.knownKeys('register', v.object('register options', options), ['critical', 'name', 'timeout']);
-    const critical = options.critical ?? false;
-    if (typeof critical !== 'boolean')
-      throw new TypeError(`critical must be a boolean, got ${v.show(critical)}`);
-    let component: Component;
-    if (isCheck) {
-      const name = v.string('name', options.name ?? target);
-      const check = v.func<HealthCheck>('check', checkOrOptions);
-      const timeout =
-        options.timeout === undefined ? this.checkTimeout : v.milliseconds('timeout', options.timeout, 1);
-      const last: ComponentHealth = {
-        name,
-        kind: 'check',
-        critical,
-        status: 'healthy',
-        detail: 'not run yet',
-      };
-      component = { kind: 'check', name, critical, check, timeout, last };
-    } else if (target instanceof CircuitBreaker) {
-      const name = v.string('name', options.name ?? target.name);
-      const onChange = () => this.refresh();
-      target.on('stateChanged', onChange);
-      component = {
-        kind: 'circuit-breaker',
-        name,
-        critical,
-        breaker: target,
-        unsubscribe: () => target.off('stateChanged', onChange),
-      };
-    } else if (target instanceof BulkheadPolicy) {
-      component = {
-        kind: 'bulkhead',
-        name: v.string('name', options.name ?? target.name),
-        critical,
-        bulkhead: target,
-      };
-    } else {
+    // Everything is read and checked before anything changes: a registration that throws leaves no trace.
+    const kind = kindOf(target);
+    if (kind === undefined) {
       throw new TypeError(
-        `register: expected a CircuitBreaker, a bulkhead or a name and a check, got ${v.show(target)}`,
+        `register: expected a CircuitBreaker, a bulkhead or a name and a check, got ${show(target)}`,
       );
+    }
+    const rawOptions = kind === 'check' ? maybeOptions : checkOrOptions;
+    const o =
+      rawOptions === undefined
+        ? {}
+        : readOptions('register options', rawOptions, ['critical', 'name', 'timeout']);
+    const critical = o.critical === undefined ? false : o.critical;
+    if (typeof critical !== 'boolean')
+      throw new TypeError(`critical must be a boolean, got ${show(critical)}`);
+    let component: Component;
+    if (kind === 'check') {
+      const name = valid('name', o.name === undefined ? target : o.name, v.string);
+      const check = valid('check', checkOrOptions, v.func<HealthCheck>);
+      const timeout = o.timeout === undefined ? this.checkTimeout : valid('timeout', o.timeout, ms);
+      const last: ComponentHealth = { name, kind, critical, status: 'healthy', detail: 'not run yet' };
+      component = { kind, name, critical, check, timeout, last, started: 0, shown: 0 };
+    } else {
+      if (o.timeout !== undefined) {
+        throw new TypeError(`timeout applies to custom checks only, got ${show(o.timeout)} for a ${kind}`);
+      }
+      let ownName = o.name;
+      if (ownName === undefined) {
+        try {
+          ownName = (target as CircuitBreaker | BulkheadPolicy).name;
+        } catch (error) {
+          throw new TypeError(`register: reading the ${kind}'s name threw`, { cause: error });
+        }
+      }
+      const name = valid('name', ownName, v.string);
+      component =
+        kind === 'circuit-breaker'
+          ? {
+              kind,
+              name,
+              critical,
+              breaker: target as CircuitBreaker,
+              reason: undefined,
+              unsubscribe: () => {},
+            }
+          : { kind, name, critical, bulkhead: target as BulkheadPolicy };
     }
     if (this.components.has(component.name)) {
       throw new TypeError(
         `register: a component named ${JSON.stringify(component.name)} is already registered`,
       );
     }
+    if (component.kind === 'circuit-breaker') this.watch(component);
     this.components.set(component.name, component);
     this.refresh();
     return this;
@@ -221,11 +360,20 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     return this.last;
   }
 
-  /** Runs every custom check (each bounded by its timeout) and reports the whole. */
+  /**
+   * Runs every custom check (each bounded by its timeout) and reports the whole. When runs
+   * of one check overlap, the result of the run started last is kept, whichever ends last.
+   */
   async check(): Promise<HealthReport> {
     await Promise.all(
       [...this.components.values()].map(async (c) => {
-        if (c.kind === 'check') c.last = await this.runCheck(c);
+        if (c.kind !== 'check') return;
+        const run = ++c.started;
+        const result = await this.runCheck(c);
+        if (run > c.shown) {
+          c.shown = run;
+          c.last = result;
+        }
       }),
     );
     return this.refresh();
@@ -233,31 +381,19 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   /**
    * A `node:http` request listener serving the report as JSON: 200 when healthy or
-   * degraded, 503 when unhealthy. Mount it in Express with `app.get('/health', health.handler())`.
+   * degraded, 503 when unhealthy, with `Retry-After` (seconds) when the report's
+   * `retryAfter` is known. What a check threw is not sent (it may name internal hosts):
+   * the body says `check failed` or `check timed out after N ms`; `check()` keeps the error.
+   * A detail that JSON cannot hold is sent as `"[unserializable]"`. Mount it in Express
+   * with `app.get('/health', health.handler())`.
    */
   handler(): (request: IncomingMessage, response: ServerResponse) => void {
     return (request, response) => {
-      this.check().then(
-        (report) => {
-          const body = JSON.stringify(report, (_key, value) =>
-            value instanceof Error ? value.message : value,
-          );
-          response.writeHead(report.status === 'unhealthy' ? 503 : 200, {
-            'content-type': 'application/json; charset=utf-8',
-            'cache-control': 'no-store',
-            'content-length': Buffer.byteLength(body),
-          });
-          response.end(request.method === 'HEAD' ? undefined : body);
-        },
-        (error: unknown) => {
-          response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-          response.end(`health check failed: ${String(error)}`);
-        },
-      );
+      void this.respond(request, response);
     };
   }
 
-  /** Stops watching every component. */
+  /** Stops watching every component, removing the listeners it put on breakers, and its own listeners. */
   dispose(): void {
     for (const c of this.components.values()) if (c.kind === 'circuit-breaker') c.unsubscribe();
     this.components.clear();
@@ -268,24 +404,84 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     this.dispose();
   }
 
-  private async runCheck(c: Extract<Component, { kind: 'check' }>): Promise<ComponentHealth> {
+  /** Answers one request; never rejects, so a bad check or a closed socket cannot crash the process. */
+  private async respond(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    let code: number;
+    let body: string;
+    const headers: Record<string, string | number> = { 'cache-control': 'no-store' };
+    try {
+      const report = await this.check();
+      body = reportJson(report, (c) => (this.publicDetails.has(c) ? this.publicDetails.get(c) : c.detail));
+      code = report.status === 'unhealthy' ? 503 : 200;
+      if (code === 503 && report.retryAfter !== undefined) {
+        headers['retry-after'] = Math.ceil(report.retryAfter / 1000);
+      }
+    } catch (error) {
+      warn('HealthMonitor could not build a health report', error);
+      code = 500;
+      body = FAILED_BODY;
+    }
+    try {
+      response.writeHead(code, {
+        ...headers,
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    } catch (error) {
+      warn('HealthMonitor could not send a health report', error);
+      response.destroy();
+    }
+  }
+
+  /** Follows a breaker's state changes: its status and the reason it moved change at once. */
+  private watch(component: Extract<Component, { kind: 'circuit-breaker' }>): void {
+    const breaker = component.breaker;
+    const onChange = (event: StateChangedEvent) => {
+      component.reason = event.reason;
+      this.refresh();
+    };
+    breaker.on('stateChanged', onChange);
+    component.unsubscribe = () => breaker.off('stateChanged', onChange);
+  }
+
+  private async runCheck(c: CheckComponent): Promise<ComponentHealth> {
     const controller = new AbortController();
     let timer: TimerHandle | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = this.clock.setTimeout(() => {
-        const error = new TimeoutError(c.timeout);
-        controller.abort(error);
-        reject(error);
-      }, c.timeout);
-    });
+    let timeout: TimeoutError | undefined;
+    const base = { name: c.name, kind: 'check', critical: c.critical } as const;
+    let health: ComponentHealth;
+    let publicDetail: string | undefined;
     try {
-      const result = normalize(await Promise.race([c.check(controller.signal), timedOut]));
-      return { name: c.name, kind: 'check', critical: c.critical, ...result };
+      // In one executor, a clock or a check that throws synchronously is a failed check like any other.
+      const result = await new Promise<unknown>((resolve, reject) => {
+        timer = this.clock.setTimeout(() => {
+          timeout = new TimeoutError(c.timeout);
+          controller.abort(timeout);
+          reject(timeout);
+        }, c.timeout);
+        Promise.resolve(c.check(controller.signal)).then(resolve, reject);
+      });
+      const normal = normalize(result);
+      if (normal === undefined) {
+        health = { ...base, status: 'unhealthy', detail: `check returned ${show(result)}` };
+        publicDetail = 'check returned an invalid result';
+      } else {
+        health = { ...base, ...normal };
+      }
     } catch (error) {
-      return { name: c.name, kind: 'check', critical: c.critical, status: 'unhealthy', detail: error };
+      health = { ...base, status: 'unhealthy', detail: error };
+      publicDetail =
+        timeout !== undefined && error === timeout ? `check timed out after ${c.timeout} ms` : 'check failed';
     } finally {
-      timer?.clear();
+      try {
+        timer?.clear();
+      } catch (error) {
+        warn(`HealthMonitor could not clear the timer of check "${c.name}"`, error);
+      }
     }
+    if (publicDetail !== undefined) this.publicDetails.set(health, publicDetail);
+    return health;
   }
 
   /** Recomputes the whole from what is known now, emitting `statusChanged` if it moved. */
@@ -297,7 +493,9 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       const weight = weigh(c);
       if (RANK[weight] > RANK[status]) status = weight;
     }
-    const report: HealthReport = { status, components };
+    const retryAfter = status === 'unhealthy' ? recoveryIn(components) : undefined;
+    const report: HealthReport =
+      retryAfter === undefined ? { status, components } : { status, components, retryAfter };
     const from = this.last;
     this.last = status;
     if (from !== status && this.listenerCount('statusChanged') !== 0)
@@ -305,34 +503,80 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     return report;
   }
 
+  /** A component as it is now; one that cannot be read (a hostile Proxy) counts as unhealthy. */
   private describe(c: Component): ComponentHealth {
-    switch (c.kind) {
-      case 'check':
-        return c.last;
-      case 'circuit-breaker':
-        return {
-          name: c.name,
-          kind: c.kind,
-          critical: c.critical,
-          status: breakerHealth(c.breaker),
-          detail: c.breaker.state,
-        };
-      case 'bulkhead': {
-        const b = c.bulkhead;
-        const full = b.inFlight >= b.maxConcurrent && b.queued >= b.maxQueue;
-        return {
-          name: c.name,
-          kind: c.kind,
-          critical: c.critical,
-          status: full ? 'degraded' : 'healthy',
-          detail: {
-            inFlight: b.inFlight,
-            queued: b.queued,
-            maxConcurrent: b.maxConcurrent,
-            maxQueue: b.maxQueue,
-          },
-        };
-      }
+    try {
+      return describe(c);
+    } catch (error) {
+      const health: ComponentHealth = {
+        name: c.name,
+        kind: c.kind,
+        critical: c.critical,
+        status: 'unhealthy',
+        detail: error,
+      };
+      this.publicDetails.set(health, `${c.kind} could not be read`);
+      return health;
     }
+  }
+}
+
+function describe(c: Component): ComponentHealth {
+  switch (c.kind) {
+    case 'check':
+      return c.last;
+    case 'circuit-breaker': {
+      const state = c.breaker.state;
+      const retryAfter = c.breaker.retryAfter;
+      const health: { -readonly [K in keyof ComponentHealth]: ComponentHealth[K] } = {
+        name: c.name,
+        kind: c.kind,
+        critical: c.critical,
+        status: breakerHealth(state, retryAfter),
+        detail: state,
+      };
+      if (state === 'open') health.retryAfter = retryAfter;
+      if (c.reason !== undefined) health.reason = c.reason;
+      return health;
+    }
+    case 'bulkhead': {
+      const b = c.bulkhead;
+      const full = b.inFlight >= b.maxConcurrent && b.queued >= b.maxQueue;
+      return {
+        name: c.name,
+        kind: c.kind,
+        critical: c.critical,
+        status: full ? 'degraded' : 'healthy',
+        detail: {
+          inFlight: b.inFlight,
+          queued: b.queued,
+          maxConcurrent: b.maxConcurrent,
+          maxQueue: b.maxQueue,
+        },
+      };
+    }
+  }
+}
+
+/**
+ * ms until an unhealthy whole stops being unhealthy, when only open breakers make it so: each
+ * becomes degraded once due for a probe. Unknown (undefined) if a check or an isolated breaker is to blame.
+ */
+function recoveryIn(components: readonly ComponentHealth[]): number | undefined {
+  let longest = 0;
+  for (const c of components) {
+    if (weigh(c) !== 'unhealthy') continue;
+    if (c.kind !== 'circuit-breaker' || c.retryAfter === undefined) return undefined;
+    longest = Math.max(longest, c.retryAfter);
+  }
+  return longest;
+}
+
+/** Reports what a caller cannot be told (an HTTP client, a timer) without throwing. */
+function warn(message: string, cause: unknown): void {
+  try {
+    process.emitWarning(new BreakwaterError(message, { cause }));
+  } catch {
+    // Nowhere left to report it.
   }
 }
