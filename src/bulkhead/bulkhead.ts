@@ -1,5 +1,5 @@
-import { EventEmitter } from 'eventemitter3';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { Emitter } from '../emitter.js';
 import { BulkheadRejectedError, withoutStack } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
@@ -7,6 +7,7 @@ import {
   type Context,
   contextOf,
   type ExecuteOptions,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -15,14 +16,19 @@ import * as v from '../validate.js';
 
 /** Options of {@link bulkhead}. */
 export interface BulkheadOptions {
-  /** Calls that may run at once. */
+  /** Calls that may run at once: an integer >= 1, or `Infinity` for no limit (nothing ever waits). */
   maxConcurrent: number;
   /**
    * Calls that may wait for a slot, first in first out; past that, calls are rejected.
+   * An integer >= 0, or `Infinity` for an unbounded queue.
    * @default 0
    */
   maxQueue?: number;
-  /** How long (ms) a call may wait in the queue before it is rejected. @default no limit */
+  /**
+   * How long (ms) a call may wait in the queue before it is rejected: a number in
+   * [0, 2^31 - 1], or `Infinity` for no limit (no timer).
+   * @default no limit (`undefined`, as `Infinity`)
+   */
   queueTimeout?: number;
   /** Names the policy in metrics and health reports. @default 'bulkhead' */
   name?: string;
@@ -64,10 +70,11 @@ class Waiter {
 }
 
 /** Limits how many calls run at once. See {@link bulkhead}. */
-export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Policy, AdoptsDefaults {
+export class BulkheadPolicy extends Emitter<BulkheadEvents> implements Policy, AdoptsDefaults {
   readonly name: string;
   readonly maxConcurrent: number;
   readonly maxQueue: number;
+  /** The queue's time limit as given; `undefined` and `Infinity` both mean none. */
   readonly queueTimeout: number | undefined;
   private clock: Clock | undefined;
   private running = 0;
@@ -77,13 +84,13 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
 
   constructor(options: BulkheadOptions) {
     super();
-    const o = v.object('bulkhead options', options) as unknown as BulkheadOptions;
+    const o = v.object('bulkhead options', options);
     v.knownKeys('bulkhead', o, ['name', 'maxConcurrent', 'maxQueue', 'queueTimeout', 'clock']);
     this.name = o.name === undefined ? 'bulkhead' : v.string('name', o.name);
-    this.maxConcurrent = v.integer('maxConcurrent', o.maxConcurrent, 1);
-    this.maxQueue = o.maxQueue === undefined ? 0 : v.integer('maxQueue', o.maxQueue, 0);
+    this.maxConcurrent = v.countOrUnlimited('maxConcurrent', o.maxConcurrent, 1);
+    this.maxQueue = o.maxQueue === undefined ? 0 : v.countOrUnlimited('maxQueue', o.maxQueue, 0);
     this.queueTimeout =
-      o.queueTimeout === undefined ? undefined : v.milliseconds('queueTimeout', o.queueTimeout);
+      o.queueTimeout === undefined ? undefined : v.msOrUnlimited('queueTimeout', o.queueTimeout);
     this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
   }
 
@@ -107,11 +114,19 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
   }
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);
     if (context.aborted) throw context.signal.reason;
     if (this.running < this.maxConcurrent) this.running++;
-    else if (this.waiting < this.maxQueue) await this.enqueue(context);
-    else throw this.rejection('full');
+    else if (this.waiting < this.maxQueue) {
+      await this.enqueue(context);
+      // The slot was handed over, but the caller may have aborted before this resumed: such
+      // a call must not start, and the slot goes on to the next waiter.
+      if (context.aborted) {
+        this.release();
+        throw context.signal.reason;
+      }
+    } else throw this.rejection('full');
     try {
       return await fn(context);
     } finally {
@@ -131,7 +146,7 @@ export class BulkheadPolicy extends EventEmitter<BulkheadEvents> implements Poli
       this.tail = waiter;
       this.waiting++;
       if (context.abortable) waiter.unfollow = context.onAbort(waiter.onAbort);
-      if (this.queueTimeout !== undefined) {
+      if (this.queueTimeout !== undefined && this.queueTimeout !== Number.POSITIVE_INFINITY) {
         waiter.timer = (this.clock ?? systemClock).setTimeout(waiter.onTimeout, this.queueTimeout);
       }
     });

@@ -1,5 +1,5 @@
-import { EventEmitter } from 'eventemitter3';
 import { type Clock, systemClock } from '../clock.js';
+import { Emitter } from '../emitter.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
@@ -7,6 +7,7 @@ import {
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -43,9 +44,9 @@ export interface FallbackOptions {
 export interface StaleIfErrorOptions {
   /** @default (ctx) => ctx.key ?? '' */
   key?: (context: ExecuteContext) => string;
-  /** How old (ms) a result may be and still be served. */
+  /** How old (ms) a result may be and still be served: a number >= 0, or `Infinity` for any age. */
   maxAge: number;
-  /** @default 1_000 */
+  /** An integer >= 1 (`Infinity` is refused: the cache would grow with every key ever seen). @default 1_000 */
   maxEntries?: number;
 }
 
@@ -67,7 +68,7 @@ interface Entry {
 
 /** Answers with a substitute when a call fails. See {@link fallback}. */
 export class FallbackPolicy<R = unknown>
-  extends EventEmitter<FallbackEvents>
+  extends Emitter<FallbackEvents>
   implements Policy<R>, AdoptsDefaults
 {
   declare readonly [EXTRA]?: R;
@@ -79,25 +80,22 @@ export class FallbackPolicy<R = unknown>
   private readonly cache = new Map<string, Entry>();
   private clock: Clock | undefined;
 
-  constructor(value: FallbackValue<R>, options: FallbackOptions = {}) {
+  constructor(value: FallbackValue<R>, options?: FallbackOptions) {
     super();
-    v.knownKeys('fallback', v.object('fallback options', options), [
-      'name',
-      'shouldFallback',
-      'staleIfError',
-      'clock',
-    ]);
-    this.name = options.name === undefined ? 'fallback' : v.string('name', options.name);
+    const o = options === undefined ? {} : v.object('fallback options', options);
+    v.knownKeys('fallback', o, ['name', 'shouldFallback', 'staleIfError', 'clock']);
+    this.name = o.name === undefined ? 'fallback' : v.string('name', o.name);
     this.value = value;
     this.shouldFallback =
-      options.shouldFallback === undefined ? undefined : v.func('shouldFallback', options.shouldFallback);
-    this.clock = options.clock === undefined ? undefined : v.clock('clock', options.clock);
-    const s = options.staleIfError;
-    if (s !== undefined) {
-      v.knownKeys('staleIfError', v.object('staleIfError', s), ['key', 'maxAge', 'maxEntries']);
+      o.shouldFallback === undefined ? undefined : v.func('shouldFallback', o.shouldFallback);
+    this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+    if (o.staleIfError !== undefined) {
+      const s = v.object('staleIfError', o.staleIfError);
+      v.knownKeys('staleIfError', s, ['key', 'maxAge', 'maxEntries']);
       this.stale = {
         key: s.key === undefined ? (ctx) => ctx.key ?? '' : v.func('staleIfError.key', s.key),
-        maxAge: v.milliseconds('staleIfError.maxAge', s.maxAge),
+        maxAge: maxAge(s.maxAge),
+        // No Infinity here: unlike a queue, which holds only calls in flight, the cache outlives its calls.
         maxEntries:
           s.maxEntries === undefined ? 1_000 : v.integer('staleIfError.maxEntries', s.maxEntries, 1),
       };
@@ -119,6 +117,7 @@ export class FallbackPolicy<R = unknown>
   }
 
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | R> {
+    if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);
     if (context.aborted) throw context.signal.reason;
     let result: T;
@@ -177,4 +176,12 @@ export class FallbackPolicy<R = unknown>
  */
 export function fallback<R>(value: FallbackValue<R>, options?: FallbackOptions): FallbackPolicy<R> {
   return new FallbackPolicy(value, options);
+}
+
+/** `staleIfError.maxAge`: no timer waits on it, so any number of ms >= 0, or `Infinity` for any age. */
+function maxAge(value: unknown): number {
+  const expected = 'staleIfError.maxAge must be a number of ms >= 0 or Infinity';
+  if (typeof value !== 'number') throw new TypeError(`${expected}, got ${v.show(value)}`);
+  if (!(value >= 0)) throw new RangeError(`${expected}, got ${v.show(value)}`);
+  return value;
 }

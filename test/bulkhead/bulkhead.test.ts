@@ -6,9 +6,12 @@ import {
   type BulkheadRejectedEvent,
   bulkhead,
   isBulkheadRejectedError,
+  isListenerError,
+  type ListenerError,
 } from '../../src/index.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
 import { type Deferred, deferred, track } from '../helpers/promises.js';
+import { captureWarnings } from '../timeout/warnings.js';
 
 /** A bulkhead on a manual clock, and calls that each hold their slot until finished by name. */
 function setup(options: Omit<BulkheadOptions, 'clock'>) {
@@ -324,11 +327,210 @@ describe('bulkhead: validation', () => {
       RangeError,
       /queueTimeout.*-1/,
     ],
+    ['maxConcurrent NaN', () => bulkhead({ maxConcurrent: Number.NaN }), RangeError, /maxConcurrent.*NaN/],
+    [
+      'maxConcurrent null',
+      () => bulkhead({ maxConcurrent: null as never }),
+      TypeError,
+      /maxConcurrent.*or Infinity, got null/,
+    ],
+    ['maxQueue NaN', () => bulkhead({ maxConcurrent: 1, maxQueue: Number.NaN }), RangeError, /maxQueue.*NaN/],
+    [
+      'maxQueue -Infinity',
+      () => bulkhead({ maxConcurrent: 1, maxQueue: Number.NEGATIVE_INFINITY }),
+      RangeError,
+      /maxQueue.*-Infinity/,
+    ],
+    [
+      'maxQueue null',
+      () => bulkhead({ maxConcurrent: 1, maxQueue: null as never }),
+      TypeError,
+      /maxQueue.*null/,
+    ],
+    [
+      'queueTimeout NaN',
+      () => bulkhead({ maxConcurrent: 1, queueTimeout: Number.NaN }),
+      RangeError,
+      /queueTimeout.*or Infinity, got NaN/,
+    ],
+    [
+      'queueTimeout null',
+      () => bulkhead({ maxConcurrent: 1, queueTimeout: null as never }),
+      TypeError,
+      /queueTimeout.*null/,
+    ],
     ['clock', () => bulkhead({ maxConcurrent: 1, clock: 5 as never }), TypeError, /clock.*5/],
     ['unknown', () => bulkhead({ maxConcurrent: 1, limit: 1 } as never), TypeError, /unknown option "limit"/],
   ];
   it.each(cases)('%s', (_name, create, type, message) => {
     expect(create).toThrow(type);
     expect(create).toThrow(message);
+  });
+});
+
+describe('bulkhead: Infinity, no limit (issue 15 item 1)', () => {
+  it('maxQueue: Infinity queues every call that finds no slot, and runs them in order', async () => {
+    const { policy, started, call, finish, rejected } = setup({
+      maxConcurrent: 1,
+      maxQueue: Number.POSITIVE_INFINITY,
+    });
+    expect(policy.maxQueue).toBe(Number.POSITIVE_INFINITY);
+    const names = Array.from({ length: 1_000 }, (_, i) => `c${i}`);
+    const calls = names.map((name) => call(name));
+    await flushPromises();
+    expect([policy.inFlight, policy.queued]).toEqual([1, 999]);
+    expect(rejected).toEqual([]);
+    for (const name of names) await finish(name);
+    expect(started).toEqual(names);
+    expect(calls.every((c) => c.settled().state === 'fulfilled')).toBe(true);
+    expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+  });
+
+  it('maxConcurrent: Infinity runs every call at once and never queues or rejects', async () => {
+    const { policy, started, call, rejected } = setup({ maxConcurrent: Number.POSITIVE_INFINITY });
+    expect(policy.maxConcurrent).toBe(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 1_000; i++) call(`c${i}`);
+    await flushPromises();
+    expect(started).toHaveLength(1_000);
+    expect([policy.inFlight, policy.queued]).toEqual([1_000, 0]);
+    expect(rejected).toEqual([]);
+  });
+
+  it('queueTimeout: Infinity sets no timer: a queued call waits as long as it takes', async () => {
+    const { clock, policy, started, call, finish } = setup({
+      maxConcurrent: 1,
+      maxQueue: 1,
+      queueTimeout: Number.POSITIVE_INFINITY,
+    });
+    expect(policy.queueTimeout).toBe(Number.POSITIVE_INFINITY);
+    call('a');
+    const b = call('b');
+    await flushPromises();
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(10 * 365 * 24 * 3_600_000);
+    await flushPromises();
+    expect(b.settled()).toEqual({ state: 'pending' });
+    await finish('a');
+    expect(started).toEqual(['a', 'b']);
+  });
+});
+
+describe('bulkhead: abort at the hand-over (issue 15 item 6)', () => {
+  it('a call aborted after its slot was handed over, before it resumed, never starts; the slot goes on', async () => {
+    const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 2 });
+    const a = call('a');
+    const controller = new AbortController();
+    const b = call('b', controller.signal);
+    const c = call('c');
+    await flushPromises();
+    const reason = new Error('b gave up');
+    // Finishing a's work lets a hand its slot to b in the next microtask; the abort below is
+    // queued before b's resumption, so it lands between the hand-over and b's start.
+    void finish('a');
+    queueMicrotask(() => controller.abort(reason));
+    await flushPromises();
+    expect(b.settled()).toEqual({ state: 'rejected', value: reason });
+    expect(started).toEqual(['a', 'c']);
+    expect([policy.inFlight, policy.queued]).toEqual([1, 0]);
+    await finish('c');
+    expect(a.settled()).toEqual({ state: 'fulfilled', value: 'a' });
+    expect(c.settled()).toEqual({ state: 'fulfilled', value: 'c' });
+    expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+  });
+
+  it('with no one else waiting, the slot is freed', async () => {
+    const { policy, started, call, finish } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    call('a');
+    const controller = new AbortController();
+    const b = call('b', controller.signal);
+    await flushPromises();
+    void finish('a');
+    queueMicrotask(() => controller.abort(new Error('late')));
+    await flushPromises();
+    expect(b.settled().state).toBe('rejected');
+    expect(started).toEqual(['a']);
+    expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+  });
+});
+
+describe('bulkhead: execute(non-function)', () => {
+  it('rejects at once with the TypeError and takes no slot, even when full', async () => {
+    const { policy, call, rejected } = setup({ maxConcurrent: 1, maxQueue: 1 });
+    const check = async (fn: unknown) => {
+      const p = policy.execute(fn as never);
+      const settled = track(p);
+      await Promise.resolve();
+      const outcome = settled();
+      expect(outcome.state).toBe('rejected');
+      expect((outcome as { value: unknown }).value).toBeInstanceOf(TypeError);
+      expect((outcome as { value: Error }).value.message).toBe(
+        `execute: fn must be a function, got ${String(fn)}`,
+      );
+    };
+    await check(undefined);
+    expect([policy.inFlight, policy.queued]).toEqual([0, 0]);
+    call('a');
+    call('b');
+    await check(7);
+    expect([policy.inFlight, policy.queued]).toEqual([1, 1]);
+    expect(rejected).toEqual([]);
+  });
+});
+
+describe('bulkhead: a throwing rejected listener (issue 15 item 8)', () => {
+  it('when queueTimeout fires: does not escape the timer, the call rejects with queue-timeout, others still hear', async () => {
+    const warnings = captureWarnings();
+    const { clock, policy, call, rejected, finish, started } = setup({
+      maxConcurrent: 1,
+      maxQueue: 1,
+      queueTimeout: 100,
+    });
+    const thrown = new Error('listener bug');
+    policy.on('rejected', () => {
+      throw thrown;
+    });
+    const after: BulkheadRejectedEvent[] = [];
+    policy.on('rejected', (e) => after.push(e)); // registered after the throwing one
+    call('a');
+    const b = call('b');
+    await flushPromises();
+    expect(() => clock.advance(100)).not.toThrow();
+    await flushPromises();
+    const error = (b.settled() as { value: BulkheadRejectedError }).value;
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(error.reason).toBe('queue-timeout');
+    expect(rejected).toEqual([{ reason: 'queue-timeout' }]);
+    expect(after).toEqual([{ reason: 'queue-timeout' }]);
+    expect([policy.inFlight, policy.queued]).toEqual([1, 0]);
+    expect(clock.pendingTimers).toBe(0);
+    await finish('a');
+    expect(started).toEqual(['a']);
+    expect(warnings).toHaveLength(1);
+    const warning = warnings[0] as ListenerError;
+    expect(isListenerError(warning)).toBe(true);
+    expect(warning.event).toBe('rejected');
+    expect(warning.policy).toBe('bulkhead');
+    expect(warning.cause).toBe(thrown);
+  });
+
+  it('when full: the call still rejects with the BulkheadRejectedError, not the listener error', async () => {
+    const warnings = captureWarnings();
+    const { policy, call, rejected } = setup({ maxConcurrent: 1 });
+    const thrown = new Error('listener bug');
+    policy.on('rejected', () => {
+      throw thrown;
+    });
+    const after: BulkheadRejectedEvent[] = [];
+    policy.on('rejected', (e) => after.push(e)); // registered after the throwing one
+    call('a');
+    const b = call('b');
+    await flushPromises();
+    const error = (b.settled() as { value: BulkheadRejectedError }).value;
+    expect(error).toBeInstanceOf(BulkheadRejectedError);
+    expect(error.reason).toBe('full');
+    expect(rejected).toEqual([{ reason: 'full' }]);
+    expect(after).toEqual([{ reason: 'full' }]);
+    expect(policy.inFlight).toBe(1);
+    expect(warnings.map((w) => (w as ListenerError).cause)).toEqual([thrown]);
   });
 });

@@ -4,10 +4,14 @@ import {
   type FallbackPolicy,
   type FellBackEvent,
   fallback,
+  isListenerError,
+  type ListenerError,
   pipeline,
   timeout,
 } from '../../src/index.js';
-import { ManualClock } from '../../src/testing/index.js';
+import { flushPromises, ManualClock } from '../../src/testing/index.js';
+import { track } from '../helpers/promises.js';
+import { captureWarnings } from '../timeout/warnings.js';
 
 function recordFellBack(policy: FallbackPolicy<unknown>) {
   const events: FellBackEvent[] = [];
@@ -266,6 +270,26 @@ describe('fallback: validation', () => {
     ['maxAge missing', () => fallback('x', { staleIfError: {} as never }), TypeError, /maxAge.*undefined/],
     ['maxAge -1', () => fallback('x', { staleIfError: { maxAge: -1 } }), RangeError, /maxAge.*-1/],
     [
+      'maxAge NaN',
+      () => fallback('x', { staleIfError: { maxAge: Number.NaN } }),
+      RangeError,
+      /staleIfError\.maxAge must be a number of ms >= 0 or Infinity, got NaN/,
+    ],
+    [
+      'maxAge null',
+      () => fallback('x', { staleIfError: { maxAge: null as never } }),
+      TypeError,
+      /maxAge.*null/,
+    ],
+    [
+      'maxEntries Infinity (a cache outlives its calls)',
+      () => fallback('x', { staleIfError: { maxAge: 1, maxEntries: Number.POSITIVE_INFINITY } }),
+      RangeError,
+      /staleIfError\.maxEntries.*Infinity/,
+    ],
+    ['options null', () => fallback('x', null as never), TypeError, /fallback options.*null/],
+    ['name null', () => fallback('x', { name: null as never }), TypeError, /name.*null/],
+    [
       'maxEntries 0',
       () => fallback('x', { staleIfError: { maxAge: 1, maxEntries: 0 } }),
       RangeError,
@@ -288,4 +312,67 @@ describe('fallback: validation', () => {
     expect(create).toThrow(type);
     expect(create).toThrow(message);
   });
+});
+
+describe('fallback: staleIfError maxAge Infinity (issue 15 item 1)', () => {
+  it('serves the last good result however old it is', async () => {
+    const clock = new ManualClock();
+    const policy = fallback('default', { clock, staleIfError: { maxAge: Number.POSITIVE_INFINITY } });
+    await policy.execute(() => 'fresh', { key: 'k' });
+    clock.advance(50 * 365 * 24 * 3_600_000);
+    await expect(policy.execute(fail, { key: 'k' })).resolves.toBe('fresh');
+    await expect(policy.execute(fail, { key: 'other' })).resolves.toBe('default');
+  });
+});
+
+describe('fallback: execute(non-function)', () => {
+  it('rejects at once with the TypeError and does not fall back from it', async () => {
+    const substitute = vi.fn(() => 'cached');
+    const policy = fallback(substitute, { staleIfError: { maxAge: Number.POSITIVE_INFINITY } });
+    const events = recordFellBack(policy);
+    await policy.execute(() => 'fresh');
+    const p = policy.execute('not a function' as never);
+    const settled = track(p);
+    await Promise.resolve();
+    const outcome = settled();
+    expect(outcome.state).toBe('rejected');
+    const error = (outcome as { value: unknown }).value;
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe('execute: fn must be a function, got "not a function"');
+    expect(substitute).not.toHaveBeenCalled();
+    expect(events).toEqual([]);
+  });
+
+  it('also outermost in a pipeline: the TypeError reaches the caller, not the fallback value', async () => {
+    const policy = pipeline(fallback('cached'), timeout(100));
+    await expect(policy.execute(undefined as never)).rejects.toThrow(/fn must be a function, got undefined/);
+  });
+});
+
+describe('fallback: a throwing fellBack listener (issue 15 item 8)', () => {
+  it.each([
+    ['the fallback value', false],
+    ['a stale result', true],
+  ] as const)(
+    'when serving %s: the call still answers it, other listeners still run',
+    async (_name, stale) => {
+      const warnings = captureWarnings();
+      const policy = fallback<string>('default', { staleIfError: { maxAge: 1_000 } });
+      const thrown = new Error('listener bug');
+      policy.on('fellBack', () => {
+        throw thrown;
+      });
+      const events = recordFellBack(policy as FallbackPolicy<unknown>); // registered after the throwing one
+      if (stale) await policy.execute(() => 'last good', { key: 'k' });
+      await expect(policy.execute(fail, { key: 'k' })).resolves.toBe(stale ? 'last good' : 'default');
+      expect(events).toEqual([{ error: boom, stale }]);
+      await flushPromises();
+      expect(warnings).toHaveLength(1);
+      const warning = warnings[0] as ListenerError;
+      expect(isListenerError(warning)).toBe(true);
+      expect(warning.event).toBe('fellBack');
+      expect(warning.policy).toBe('fallback');
+      expect(warning.cause).toBe(thrown);
+    },
+  );
 });

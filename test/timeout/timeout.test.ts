@@ -1,15 +1,20 @@
 import { getEventListeners } from 'node:events';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ExecuteContext,
+  isListenerError,
   isTimeoutError,
+  type ListenerError,
   type TimedOutEvent,
   TimeoutError,
   type TimeoutStrategy,
   timeout,
 } from '../../src/index.js';
+import type { Context } from '../../src/policy.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
 import { deferred, track } from '../helpers/promises.js';
+import { captureWarnings } from './warnings.js';
 
 const STRATEGIES: TimeoutStrategy[] = ['cooperative', 'aggressive'];
 
@@ -328,10 +333,20 @@ describe('timeout: validation', () => {
   const cases: [string, () => unknown, ErrorConstructor, RegExp][] = [
     ['ms -1', () => timeout(-1), RangeError, /ms.*-1/],
     ['ms NaN', () => timeout(Number.NaN), RangeError, /ms.*NaN/],
-    ['ms Infinity', () => timeout({ ms: Number.POSITIVE_INFINITY }), RangeError, /ms.*Infinity/],
+    ['ms -Infinity', () => timeout(Number.NEGATIVE_INFINITY), RangeError, /ms.*-Infinity/],
+    ['ms past the longest timer', () => timeout(2 ** 31), RangeError, /ms.*or Infinity, got 2147483648/],
+    ['ms null', () => timeout({ ms: null as never }), TypeError, /ms.*null/],
     ['ms missing', () => timeout({} as never), TypeError, /ms.*undefined/],
     ['ms "5"', () => timeout({ ms: '5' as never }), TypeError, /ms.*"5"/],
     ['options "5"', () => timeout('5' as never), TypeError, /timeout.*"5"/],
+    [
+      'options "2s" (issue 16)',
+      () => timeout('2s' as never),
+      TypeError,
+      /^timeout options must be a number of ms or an options object, got "2s"$/,
+    ],
+    ['options null', () => timeout(null as never), TypeError, /number of ms or an options object, got null/],
+    ['strategy null', () => timeout({ ms: 5, strategy: null as never }), TypeError, /strategy.*null/],
     ['strategy', () => timeout({ ms: 5, strategy: 'eager' as never }), TypeError, /strategy.*"eager"/],
     ['clock', () => timeout({ ms: 5, clock: { now: () => 0 } as never }), TypeError, /clock/],
     ['unknown option', () => timeout({ ms: 5, timeout: 5 } as never), TypeError, /unknown option "timeout"/],
@@ -347,3 +362,406 @@ function recordTimedOut(policy: ReturnType<typeof timeout>) {
   policy.on('timedOut', (e) => timedOut.push(e));
   return { timedOut };
 }
+
+describe('timeout: Infinity, no limit (issue 15 item 1)', () => {
+  it.each([
+    ['timeout(Infinity)', () => timeout(Number.POSITIVE_INFINITY)],
+    ['timeout({ ms: Infinity })', () => timeout({ ms: Number.POSITIVE_INFINITY })],
+  ])('%s is accepted', (_name, create) => {
+    expect(create().ms).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it.each(STRATEGIES)('%s: sets no timer, never times out, and passes the call through', async (strategy) => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: Number.POSITIVE_INFINITY, strategy, clock });
+    const { timedOut } = recordTimedOut(policy);
+    const work = deferred();
+    let seen: ExecuteContext | undefined;
+    const p = policy.execute((ctx) => {
+      seen = ctx;
+      return work.promise;
+    });
+    const settled = track(p);
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(10 * 365 * 24 * 3_600_000);
+    await flushPromises();
+    expect(settled()).toEqual({ state: 'pending' });
+    expect(seen?.signal.aborted).toBe(false);
+    work.resolve('done');
+    await expect(p).resolves.toBe('done');
+    expect(timedOut).toEqual([]);
+  });
+
+  it("cooperative: the function gets its caller's signal, and a caller's abort passes through", async () => {
+    const policy = timeout(Number.POSITIVE_INFINITY);
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const p = policy.execute(
+      ({ signal }) =>
+        new Promise((_, reject) => {
+          seen = signal;
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+      { signal: controller.signal },
+    );
+    expect(seen).toBe(controller.signal);
+    const reason = new Error('caller gave up');
+    controller.abort(reason);
+    await expect(p).rejects.toBe(reason);
+  });
+
+  it("aggressive: still rejects at once with the caller's reason when the function ignores the abort", async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: Number.POSITIVE_INFINITY, strategy: 'aggressive', clock });
+    const controller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const p = policy.execute(
+      ({ signal }) => {
+        seen = signal;
+        return new Promise(() => {});
+      },
+      { signal: controller.signal },
+    );
+    const settled = track(p);
+    expect(clock.pendingTimers).toBe(0);
+    const reason = new Error('stop');
+    controller.abort(reason);
+    await flushPromises();
+    expect(settled()).toEqual({ state: 'rejected', value: reason });
+    expect(seen?.aborted).toBe(true);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('passes errors, thrown or rejected, through unchanged', async () => {
+    const policy = timeout(Number.POSITIVE_INFINITY);
+    const error = new Error('x');
+    await expect(
+      policy.execute(() => {
+        throw error;
+      }),
+    ).rejects.toBe(error);
+    await expect(policy.execute(() => Promise.reject(error))).rejects.toBe(error);
+  });
+});
+
+describe('timeout: execute(non-function)', () => {
+  it.each([
+    ['cooperative', 100],
+    ['aggressive', 100],
+    ['cooperative', Number.POSITIVE_INFINITY],
+  ] as const)('%s, ms %s: rejects at once with the TypeError, sets no timer', async (strategy, ms) => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms, strategy, clock });
+    const p = policy.execute(42 as never);
+    const settled = track(p);
+    await Promise.resolve();
+    const outcome = settled();
+    expect(outcome.state).toBe('rejected');
+    const error = (outcome as { value: unknown }).value;
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe('execute: fn must be a function, got 42');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('rejects with that TypeError before looking at bad options', async () => {
+    const policy = timeout(100);
+    await expect(policy.execute(null as never, 5 as never)).rejects.toThrow(
+      /fn must be a function, got null/,
+    );
+  });
+});
+
+describe('timeout: a throwing timedOut listener (issue 15 item 8)', () => {
+  it.each(STRATEGIES)(
+    '%s: does not escape the timer, the call settles with its TimeoutError, other listeners still run',
+    async (strategy) => {
+      const warnings = captureWarnings();
+      const clock = new ManualClock();
+      const policy = timeout({ ms: 100, strategy, clock });
+      const thrown = new Error('listener bug');
+      policy.on('timedOut', () => {
+        throw thrown;
+      });
+      const { timedOut } = recordTimedOut(policy);
+      const p = policy.execute(
+        ({ signal }) =>
+          new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      );
+      const settled = track(p);
+      expect(() => clock.advance(100)).not.toThrow();
+      await flushPromises();
+      const outcome = settled();
+      expect(outcome.state).toBe('rejected');
+      expect((outcome as { value: unknown }).value).toBeInstanceOf(TimeoutError);
+      expect(timedOut).toEqual([{ timeout: 100, strategy }]);
+      expect(clock.pendingTimers).toBe(0);
+      expect(warnings).toHaveLength(1);
+      const warning = warnings[0] as ListenerError;
+      expect(isListenerError(warning)).toBe(true);
+      expect(warning.event).toBe('timedOut');
+      expect(warning.policy).toBe('timeout');
+      expect(warning.cause).toBe(thrown);
+    },
+  );
+
+  it('later calls still time out', async () => {
+    const warnings = captureWarnings();
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 10, strategy: 'aggressive', clock });
+    policy.on('timedOut', () => {
+      throw new Error('again');
+    });
+    for (let i = 0; i < 3; i++) {
+      const p = policy.execute(() => new Promise(() => {}));
+      clock.advance(10);
+      await expect(p).rejects.toBeInstanceOf(TimeoutError);
+    }
+    await flushPromises();
+    expect(warnings).toHaveLength(3);
+  });
+});
+
+describe('timeout: shared signals', () => {
+  /** What nested policies read to know a call was aborted, without building its signal. */
+  const abortedOf = (ctx: ExecuteContext | undefined) => (ctx as Context).aborted;
+
+  /** A call that holds until told, and records its signal and when that signal aborted. */
+  function holder(
+    policy: ReturnType<typeof timeout>,
+    clock: ManualClock,
+    options?: { signal?: AbortSignal },
+  ) {
+    const work = deferred();
+    const rec: { signal?: AbortSignal; abortedAt?: number; ctx?: ExecuteContext } = {};
+    const p = policy.execute((ctx) => {
+      rec.ctx = ctx;
+      rec.signal = ctx.signal;
+      rec.signal.addEventListener('abort', () => {
+        rec.abortedAt = clock.now();
+      });
+      return work.promise;
+    }, options);
+    return { ...rec, rec, work, p, settled: track(p) };
+  }
+
+  it('calls started in the same ms share one signal, aborted at their deadline and not before', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 1_000, clock });
+    const a = holder(policy, clock);
+    const b = holder(policy, clock);
+    expect(a.rec.signal).toBe(b.rec.signal);
+    clock.advance(999);
+    expect(a.rec.signal?.aborted).toBe(false);
+    clock.advance(1);
+    expect(a.rec.abortedAt).toBe(1_000);
+    expect(b.rec.abortedAt).toBe(1_000);
+    a.work.reject(a.rec.signal?.reason);
+    b.work.reject(new Error('other'));
+    await flushPromises();
+    const ea = (a.settled() as { value: TimeoutError }).value;
+    const eb = (b.settled() as { value: TimeoutError }).value;
+    expect(ea).toBeInstanceOf(TimeoutError);
+    expect(ea.cause).toBeUndefined(); // the signal's own reason is not wrapped again
+    expect(eb).toBeInstanceOf(TimeoutError);
+    expect((eb.cause as Error).message).toBe('other');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a call that settles early aborts nothing: the others keep running until their deadline', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 1_000, clock });
+    const a = holder(policy, clock);
+    const b = holder(policy, clock);
+    a.work.resolve('a');
+    await flushPromises();
+    expect(a.settled()).toEqual({ state: 'fulfilled', value: 'a' });
+    expect(b.rec.signal?.aborted).toBe(false);
+    expect(abortedOf(b.rec.ctx)).toBe(false);
+    expect(clock.pendingTimers).toBe(1);
+    b.work.resolve('b');
+    await flushPromises();
+    expect(b.settled()).toEqual({ state: 'fulfilled', value: 'b' });
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(5_000);
+    expect(b.rec.signal?.aborted).toBe(false);
+  });
+
+  it('a call that settled early sees its shared signal abort at its own deadline, not before, if another is still running', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 1_000, clock });
+    const a = holder(policy, clock);
+    const b = holder(policy, clock);
+    a.work.resolve('a');
+    await flushPromises();
+    clock.advance(999);
+    expect(a.rec.signal?.aborted).toBe(false);
+    clock.advance(1);
+    expect(a.rec.abortedAt).toBe(1_000);
+    expect(b.rec.abortedAt).toBe(1_000);
+    expect(a.settled()).toEqual({ state: 'fulfilled', value: 'a' }); // its outcome stays
+  });
+
+  it("a caller's abort reaches only its own call, not the calls started in the same ms", async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 1_000, clock });
+    const c1 = new AbortController();
+    const c2 = new AbortController();
+    const a = holder(policy, clock, { signal: c1.signal });
+    const b = holder(policy, clock, { signal: c2.signal });
+    const c = holder(policy, clock);
+    const d = holder(policy, clock);
+    const reason = new Error('a gave up');
+    c1.abort(reason);
+    expect(a.rec.signal?.aborted).toBe(true);
+    expect(a.rec.signal?.reason).toBe(reason);
+    for (const other of [b, c, d]) {
+      expect(other.rec.signal?.aborted).toBe(false);
+      expect(abortedOf(other.rec.ctx)).toBe(false);
+    }
+    a.work.reject(reason);
+    await flushPromises();
+    expect(a.settled()).toEqual({ state: 'rejected', value: reason });
+    clock.advance(1_000);
+    for (const other of [b, c, d]) expect(other.rec.abortedAt).toBe(1_000);
+  });
+
+  it('inside an abort listener, every call sharing the signal already reads ctx.aborted', () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 10, clock });
+    const a = holder(policy, clock);
+    const b = holder(policy, clock);
+    const seen: boolean[] = [];
+    a.rec.signal?.addEventListener('abort', () => seen.push(abortedOf(a.rec.ctx), abortedOf(b.rec.ctx)));
+    clock.advance(10);
+    expect(seen).toEqual([true, true]);
+  });
+
+  it('a signal first read after its call settled never aborts', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock });
+    let kept: ExecuteContext | undefined;
+    await policy.execute((ctx) => {
+      kept = ctx;
+      return 'done';
+    });
+    const other = holder(policy, clock);
+    const late = kept!.signal;
+    expect(late).not.toBe(other.rec.signal);
+    clock.advance(100);
+    expect(other.rec.signal?.aborted).toBe(true);
+    expect(late.aborted).toBe(false);
+  });
+
+  it('a signal first read after its call timed out is already aborted with that call’s error', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, strategy: 'aggressive', clock });
+    let kept: ExecuteContext | undefined;
+    const p = policy.execute((ctx) => {
+      kept = ctx;
+      return new Promise(() => {});
+    });
+    clock.advance(100);
+    const error = await p.catch((e: unknown) => e);
+    expect(kept!.signal.aborted).toBe(true);
+    expect(kept!.signal.reason).toBe(error);
+  });
+
+  it('calls with different deadlines do not share: fractional start times round up, never down', () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 10, clock });
+    const a = holder(policy, clock); // due at 10
+    clock.advance(0.5);
+    const b = holder(policy, clock); // due at 10.5, rounded up to 11
+    expect(b.rec.signal).not.toBe(a.rec.signal);
+    clock.advance(9.5);
+    expect(a.rec.abortedAt).toBe(10);
+    expect(b.rec.signal?.aborted).toBe(false);
+    clock.advance(0.5);
+    expect(b.rec.signal?.aborted).toBe(false);
+    clock.advance(0.5);
+    expect(b.rec.abortedAt).toBe(11);
+  });
+
+  it('never aborts a signal before its own call’s deadline, nor leaves a pending call past it (property)', async () => {
+    const ms = 10;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            start: fc.integer({ min: 0, max: 40 }), // quarter ms
+            runs: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }), // quarter ms; undefined: never settles
+            callerAbort: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (specs) => {
+          const clock = new ManualClock();
+          const policy = timeout({ ms, clock });
+          const calls: {
+            start: number;
+            settleAt?: number;
+            abortAt?: number;
+            controller?: AbortController;
+            h?: ReturnType<typeof holder>;
+          }[] = specs
+            .map((s) => ({
+              start: s.start / 4,
+              settleAt: s.runs === undefined ? undefined : (s.start + s.runs) / 4,
+              abortAt: s.callerAbort === undefined ? undefined : (s.start + s.callerAbort) / 4,
+            }))
+            .sort((x, y) => x.start - y.start);
+          for (let t = 0; t <= 30; t += 0.25) {
+            if (t > 0) clock.advance(0.25);
+            for (const c of calls) {
+              if (c.start === t) {
+                c.controller = c.abortAt === undefined ? undefined : new AbortController();
+                c.h = holder(policy, clock, { signal: c.controller?.signal });
+              }
+              if (c.h !== undefined && c.settleAt === t) c.h.work.resolve('ok');
+              if (c.controller !== undefined && c.abortAt === t) c.controller.abort(new Error('caller'));
+            }
+            await flushPromises();
+            for (const c of calls) {
+              if (c.h === undefined) continue;
+              const { abortedAt } = c.h.rec;
+              const callerAborted = c.abortAt !== undefined && c.abortAt <= t;
+              // Never before its own deadline, unless its own caller aborted it.
+              if (abortedAt !== undefined && !(c.abortAt !== undefined && c.abortAt <= abortedAt))
+                expect(abortedAt).toBeGreaterThanOrEqual(c.start + ms);
+              // A call still pending a whole ms past its deadline has been aborted.
+              const pending = c.settleAt === undefined || c.settleAt > t;
+              if (pending && !callerAborted && t >= c.start + ms + 1) expect(abortedAt).toBeDefined();
+            }
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('many calls listening on one shared signal raise no MaxListenersExceededWarning', async () => {
+    const warnings = captureWarnings();
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock });
+    const calls = Array.from({ length: 50 }, () => holder(policy, clock));
+    expect(new Set(calls.map((c) => c.rec.signal)).size).toBe(1);
+    for (const c of calls) c.work.resolve('ok');
+    await flushPromises();
+    expect(warnings).toEqual([]);
+  });
+
+  it('an idle policy keeps no timer, and the next ms gets a new signal', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock });
+    const a = holder(policy, clock);
+    a.work.resolve('a');
+    await flushPromises();
+    expect(clock.pendingTimers).toBe(0);
+    clock.advance(1);
+    const b = holder(policy, clock);
+    expect(b.rec.signal).not.toBe(a.rec.signal);
+    b.work.resolve('b');
+    await flushPromises();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
