@@ -7,7 +7,11 @@ export type Direction = 'upstream' | 'downstream' | 'both';
 
 /** Options of {@link FaultProxy.start}. */
 export interface FaultProxyOptions {
-  /** The server to forward to; the proxy never connects anywhere else. */
+  /**
+   * The server to forward to; the proxy never connects anywhere else. Any host is accepted
+   * (a container, a staging database), not only loopback: the proxy itself listens on
+   * loopback only, so it lets no one reach the target who could not reach it directly.
+   */
   target: { host: string; port: number };
   /**
    * Where to listen: a loopback address only.
@@ -22,10 +26,18 @@ export interface FaultProxyStats {
   readonly connections: { readonly accepted: number; readonly open: number; readonly refused: number };
   /** Bytes forwarded to the target (`upstream`) and back to clients (`downstream`). */
   readonly bytes: { readonly upstream: number; readonly downstream: number };
+  /** Bytes read and not yet forwarded, held back by a latency, a bandwidth limit or a partition. */
+  readonly queued: { readonly upstream: number; readonly downstream: number };
 }
 
-/** Past this many bytes held in one direction, the proxy stops reading from the sender. */
+/** Past this many bytes held in one direction of a connection, the proxy stops reading from the sender. */
 const HIGH_WATER = 1 << 20;
+
+/** Node's longest timer (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms instead. */
+const MAX_LATENCY = 2 ** 31 - 1;
+
+/** 100 bit/s: 12.5 bytes a second, one byte every 80 ms. Slower than that, use `blackhole()`. */
+const MIN_BANDWIDTH = 0.1;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -47,6 +59,10 @@ function isLoopback(host: string): boolean {
  * ```
  */
 export class FaultProxy {
+  /** The longest `latency()`, in ms: 2^31 - 1 (about 24.8 days), Node's longest timer. */
+  static readonly MAX_LATENCY = MAX_LATENCY;
+  /** The lowest `bandwidth()`, in kbit/s: 0.1 (100 bit/s). */
+  static readonly MIN_BANDWIDTH = MIN_BANDWIDTH;
   /** The loopback address the proxy listens on. */
   readonly host: string;
   /** The port the proxy listens on. */
@@ -64,6 +80,7 @@ export class FaultProxy {
   private accepted = 0;
   private refused = 0;
   /** @internal */ readonly bytes = { upstream: 0, downstream: 0 };
+  /** @internal */ readonly queued = { upstream: 0, downstream: 0 };
 
   private constructor(
     server: net.Server,
@@ -108,27 +125,49 @@ export class FaultProxy {
     return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
   }
 
-  /** Delays every chunk by `ms` in the given direction(s). */
+  /**
+   * Delays every chunk by `ms` in the given direction(s): at most {@link FaultProxy.MAX_LATENCY}
+   * (2^31 - 1 ms, about 24.8 days), the longest timer Node can set.
+   */
   latency(ms: number, direction: Direction = 'both'): this {
     v.milliseconds('latency', ms);
+    if (ms > MAX_LATENCY) {
+      throw new RangeError(
+        `latency must be at most ${MAX_LATENCY} ms (Node's longest timer), got ${v.show(ms)}`,
+      );
+    }
     for (const d of directions(direction)) this.delayMs[d] = ms;
     return this;
   }
 
-  /** Limits throughput to `kbps` kilobits per second in the given direction(s). */
+  /**
+   * Limits throughput to `kbps` kilobits per second in the given direction(s): at least
+   * {@link FaultProxy.MIN_BANDWIDTH} (0.1, i.e. 100 bit/s); for a link that carries nothing, use `blackhole()`.
+   */
   bandwidth(kbps: number, direction: Direction = 'both'): this {
-    v.finite('bandwidth', kbps, Number.MIN_VALUE);
+    if (typeof kbps !== 'number') {
+      throw new TypeError(`bandwidth must be a number of kbit/s >= ${MIN_BANDWIDTH}, got ${v.show(kbps)}`);
+    }
+    if (!Number.isFinite(kbps) || kbps < MIN_BANDWIDTH) {
+      throw new RangeError(
+        `bandwidth must be a finite number of kbit/s >= ${MIN_BANDWIDTH}, got ${v.show(kbps)}`,
+      );
+    }
     for (const d of directions(direction)) this.rateKbps[d] = kbps;
     return this;
   }
 
   /**
    * A silent partition: connections are accepted and nothing is answered or forwarded,
-   * so clients hang until their own timeout. Traffic is held, not dropped, as TCP would
-   * retransmit it: after `heal()` it flows again, unless a side gave up meanwhile.
+   * so clients hang until their own timeout. The proxy stops reading at once, so the
+   * senders feel back-pressure as through a real partition. Traffic is held, not dropped,
+   * as TCP would retransmit it: after `heal()` it flows again, unless a side gave up
+   * meanwhile. A connection accepted during the partition reaches the target only on
+   * `heal()`, and never if the client ends or closes it first (a connect timeout).
    */
   blackhole(): this {
     this.held = true;
+    for (const connection of this.connections) connection.hold();
     return this;
   }
 
@@ -138,7 +177,11 @@ export class FaultProxy {
     return this;
   }
 
-  /** Drops every open connection with a TCP reset (clients see ECONNRESET). */
+  /**
+   * Drops every open connection with a TCP reset (clients see ECONNRESET). A socket whose
+   * sending side the proxy has already ended (the other side closed first) cannot be reset,
+   * so it is closed instead.
+   */
   resetConnections(): this {
     for (const connection of this.connections) connection.reset();
     return this;
@@ -161,6 +204,7 @@ export class FaultProxy {
     return {
       connections: { accepted: this.accepted, open: this.connections.size, refused: this.refused },
       bytes: { upstream: this.bytes.upstream, downstream: this.bytes.downstream },
+      queued: { upstream: this.queued.upstream, downstream: this.queued.downstream },
     };
   }
 
@@ -198,11 +242,24 @@ function directions(direction: Direction): ReadonlyArray<'upstream' | 'downstrea
   throw new TypeError(`direction must be "upstream", "downstream" or "both", got ${v.show(direction)}`);
 }
 
+/**
+ * Closes `socket` with a TCP reset where libuv allows one. libuv refuses to reset a socket
+ * whose sending side was shut down (after `end()`, EINVAL), and Node then never closes its
+ * handle: the socket stays open and keeps the process alive. Such a socket is closed instead.
+ */
+function abort(socket: net.Socket): void {
+  if (socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
 /** One client connection and its connection to the target. */
 class ProxiedConnection {
   private upstream: net.Socket | undefined;
   private up: Link | undefined;
   private down: Link | undefined;
+  /** What the client sent while a partition kept its connection from reaching the target. */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
   private closed = false;
 
   constructor(
@@ -213,12 +270,36 @@ class ProxiedConnection {
     client.setNoDelay(true);
     client.on('error', () => this.reset());
     client.on('close', () => this.sideClosed());
-    if (proxy.held) client.pause();
-    else this.connect();
+    if (proxy.held) {
+      // Read, a little, rather than pause: only a read shows the client's FIN, which tells that it gave up.
+      client.on('data', this.onEarlyData);
+      client.on('end', this.onEarlyEnd);
+    } else {
+      this.connect();
+    }
   }
+
+  private readonly onEarlyData = (chunk: Buffer): void => {
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    this.proxy.queued.upstream += chunk.length;
+    if (this.earlyBytes >= this.client.readableHighWaterMark) this.client.pause();
+  };
+
+  /**
+   * A client that ends its side before the partition heals has given up (a connect timeout):
+   * through a real partition its connection would never have reached the target, so here it never does.
+   */
+  private readonly onEarlyEnd = (): void => this.destroy();
 
   /** Connects to the target once the path is open (at once, or on heal after a partition). */
   private connect(): void {
+    this.client.off('data', this.onEarlyData);
+    this.client.off('end', this.onEarlyEnd);
+    const early = this.early;
+    this.proxy.queued.upstream -= this.earlyBytes;
+    this.early = [];
+    this.earlyBytes = 0;
     const upstream = net.connect({
       host: this.proxy.target.host,
       port: this.proxy.target.port,
@@ -228,14 +309,19 @@ class ProxiedConnection {
     this.upstream = upstream;
     upstream.on('error', () => this.reset());
     upstream.on('close', () => this.sideClosed());
-    this.up = new Link(this.proxy, this.client, upstream, 'upstream');
+    this.up = new Link(this.proxy, this.client, upstream, 'upstream', early);
     this.down = new Link(this.proxy, upstream, this.client, 'downstream');
+  }
+
+  /** A partition began: stop reading from both sides. */
+  hold(): void {
+    this.up?.flow();
+    this.down?.flow();
   }
 
   release(): void {
     if (this.closed) return;
     if (this.upstream === undefined) {
-      this.client.resume();
       this.connect();
     } else {
       this.up?.release();
@@ -245,8 +331,8 @@ class ProxiedConnection {
 
   reset(): void {
     if (this.closed) return;
-    this.client.resetAndDestroy();
-    this.upstream?.resetAndDestroy();
+    abort(this.client);
+    if (this.upstream !== undefined) abort(this.upstream);
     this.destroy();
   }
 
@@ -262,6 +348,9 @@ class ProxiedConnection {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    this.proxy.queued.upstream -= this.earlyBytes;
+    this.early = [];
+    this.earlyBytes = 0;
     this.up?.stop();
     this.down?.stop();
     this.client.destroy();
@@ -292,11 +381,11 @@ class Link {
     private readonly source: net.Socket,
     private readonly sink: net.Socket,
     private readonly direction: 'upstream' | 'downstream',
+    early: readonly Buffer[] = [],
   ) {
+    for (const chunk of early) this.enqueue(chunk);
     source.on('data', (chunk: Buffer) => {
-      this.queue.push({ chunk, due: Date.now() + proxy.delayMs[direction], sendAt: undefined });
-      this.queuedBytes += chunk.length;
-      if (this.queuedBytes > HIGH_WATER) source.pause();
+      this.enqueue(chunk);
       this.pump();
     });
     source.on('end', () => {
@@ -307,6 +396,24 @@ class Link {
       this.waitingForDrain = false;
       this.pump();
     });
+    this.flow();
+    this.pump();
+  }
+
+  private enqueue(chunk: Buffer): void {
+    this.queue.push({ chunk, due: Date.now() + this.proxy.delayMs[this.direction], sendAt: undefined });
+    this.queuedBytes += chunk.length;
+    this.proxy.queued[this.direction] += chunk.length;
+    if (this.proxy.held || this.queuedBytes > HIGH_WATER) this.source.pause();
+  }
+
+  /**
+   * Reads from the source only while the path is open and it holds less than HIGH_WATER:
+   * during a partition the sender's own buffers fill, as they would with no proxy reading.
+   */
+  flow(): void {
+    if (this.proxy.held || this.queuedBytes > HIGH_WATER) this.source.pause();
+    else this.source.resume();
   }
 
   pump(): void {
@@ -317,16 +424,22 @@ class Link {
       item.sendAt ??= this.schedule(item, now);
       const sendAt = item.sendAt;
       if (sendAt > now) {
-        this.timer = setTimeout(() => {
-          this.timer = undefined;
-          this.pump();
-        }, sendAt - now);
+        // The longest latency plus a slice's time on the wire exceeds Node's longest timer, which
+        // would then fire after 1 ms: wait in steps instead.
+        this.timer = setTimeout(
+          () => {
+            this.timer = undefined;
+            this.pump();
+          },
+          Math.min(sendAt - now, MAX_LATENCY),
+        );
         return;
       }
       this.queue.shift();
       this.queuedBytes -= item.chunk.length;
+      this.proxy.queued[this.direction] -= item.chunk.length;
       this.proxy.bytes[this.direction] += item.chunk.length;
-      if (this.queuedBytes <= HIGH_WATER && this.source.isPaused() && !this.proxy.held) this.source.resume();
+      if (this.queuedBytes <= HIGH_WATER && this.source.isPaused()) this.flow();
       if (!this.sink.write(item.chunk)) {
         this.waitingForDrain = true;
         return;
@@ -362,12 +475,15 @@ class Link {
     this.nextFree = 0;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.flow();
     this.pump();
   }
 
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.proxy.queued[this.direction] -= this.queuedBytes;
+    this.queuedBytes = 0;
     this.queue.length = 0;
   }
 }

@@ -1,6 +1,6 @@
-import { EventEmitter } from 'eventemitter3';
 import { type Clock, type RandomSource, systemClock } from '../clock.js';
 import { delay } from '../delay.js';
+import { Emitter } from '../emitter.js';
 import { InjectedFaultError } from '../errors.js';
 import {
   ADOPT_DEFAULTS,
@@ -9,6 +9,7 @@ import {
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
+  notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
@@ -70,7 +71,7 @@ function callThrough<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
  * A disabled or zero-rate policy costs one check and passes the function's own promise through.
  */
 export abstract class ChaosPolicy<Extra = never>
-  extends EventEmitter<ChaosEvents>
+  extends Emitter<ChaosEvents>
   implements Policy<Extra>, AdoptsDefaults
 {
   declare readonly [EXTRA]?: Extra;
@@ -86,7 +87,8 @@ export abstract class ChaosPolicy<Extra = never>
     v.knownKeys(what, v.object(`${what} options`, options), [...BASE_KEYS, ...keys]);
     this.name = options.name === undefined ? 'chaos' : v.string('name', options.name);
     this.rate = typeof options.rate === 'function' ? options.rate : v.ratio('rate', options.rate);
-    const enabled = options.enabled ?? true;
+    // `=== undefined`, not `??`: a null is a mistake to report, not a request for the default.
+    const enabled = options.enabled === undefined ? true : options.enabled;
     if (typeof enabled !== 'boolean' && typeof enabled !== 'function') {
       throw new TypeError(`enabled must be a boolean or a function, got ${v.show(enabled)}`);
     }
@@ -106,11 +108,14 @@ export abstract class ChaosPolicy<Extra = never>
   }
 
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
+    // Before anything else, so that no rate is asked, no random number drawn and nothing injected.
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const context = tryContextOf(options);
     if (context instanceof TypeError) return Promise.reject(context);
     // Like every policy: a call whose signal is already aborted is not run, nor injected into.
     if (context.aborted) return Promise.reject(context.signal.reason);
-    // A throwing `rate`, `enabled`, factory or listener rejects the call: execute never throws.
+    // A throwing `rate`, `enabled` or factory rejects the call: execute never throws. A throwing
+    // listener changes nothing: the emitter reports it as a warning.
     try {
       return this.chosen(context) ? this.inject(fn, context) : callThrough(fn, context);
     } catch (error) {
@@ -190,7 +195,15 @@ class LatencyPolicy extends ChaosPolicy {
 
 /** Options of {@link injectOutcome}. */
 export interface OutcomeOptions<R> extends ChaosOptions {
-  /** The made-up result, or a function of the context returning it. */
+  /**
+   * The made-up result (any value, `null` and `undefined` included), or a function of the
+   * context returning it. A function is always called: to answer with a function itself,
+   * return it from one.
+   * @example
+   * ```ts
+   * injectOutcome({ rate: 1, outcome: () => handler }) // answers `handler`, not `handler(context)`
+   * ```
+   */
   outcome: R | ((context: ExecuteContext) => R | PromiseLike<R>);
 }
 

@@ -15,6 +15,7 @@ import { BrokenCircuitError, isTimeoutError, TimeoutError } from '../../src/erro
 import { ManualClock } from '../../src/testing/index.js';
 import { timeout } from '../../src/timeout/index.js';
 import { requireService } from '../helpers/services.js';
+import { captureWarnings } from './capture-warnings.js';
 
 const LOOPBACK = '127.0.0.1';
 const postgres = await requireService('PostgreSQL', LOOPBACK, 5432);
@@ -52,6 +53,8 @@ interface TestServer {
   readonly sockets: Set<net.Socket>;
   /** Bytes received from all connections. */
   received(): number;
+  /** Connections accepted since it started. */
+  accepted(): number;
   /** ms since the epoch when the last chunk arrived. */
   lastReceivedAt(): number;
 }
@@ -62,8 +65,10 @@ async function startServer(
 ): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
   let received = 0;
+  let accepted = 0;
   let lastReceivedAt = 0;
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
@@ -82,6 +87,7 @@ async function startServer(
     port: (server.address() as net.AddressInfo).port,
     sockets,
     received: () => received,
+    accepted: () => accepted,
     lastReceivedAt: () => lastReceivedAt,
   };
 }
@@ -152,6 +158,7 @@ describe('FaultProxy in front of an echo server', () => {
     expect(proxy.stats).toEqual({
       connections: { accepted: 1, open: 1, refused: 0 },
       bytes: { upstream: payload.length, downstream: payload.length },
+      queued: { upstream: 0, downstream: 0 },
     });
     client.socket.end();
     await until(() => client.closed && proxy.stats.connections.open === 0, 'the connection to close');
@@ -385,6 +392,199 @@ describe('FaultProxy in front of an echo server', () => {
     expect(() => proxy.bandwidth(0)).toThrow(/bandwidth.*0/);
     expect(() => proxy.latency(10, 'sideways' as never)).toThrow(/direction.*"sideways"/);
     expect(proxy.delayMs).toEqual({ upstream: 0, downstream: 0 });
+  });
+
+  const target = { host: LOOPBACK, port: 5432 };
+  it.each([
+    ['options null', null, TypeError, /FaultProxy options.*null/],
+    ['options a string', '127.0.0.1:5432', TypeError, /FaultProxy options.*"127\.0\.0\.1:5432"/],
+    ['target null', { target: null }, TypeError, /target.*null/],
+    ['target.host null', { target: { host: null, port: 1 } }, TypeError, /target\.host.*null/],
+    ['target.host a number', { target: { host: 127, port: 1 } }, TypeError, /target\.host.*127/],
+    ['target.port null', { target: { host: LOOPBACK, port: null } }, TypeError, /target\.port.*null/],
+    ['target.port a string', { target: { host: LOOPBACK, port: '5432' } }, TypeError, /target\.port.*"5432"/],
+    ['target.port NaN', { target: { host: LOOPBACK, port: Number.NaN } }, RangeError, /target\.port.*NaN/],
+    [
+      'target.port Infinity',
+      { target: { host: LOOPBACK, port: Number.POSITIVE_INFINITY } },
+      RangeError,
+      /target\.port.*Infinity/,
+    ],
+    ['target.port negative', { target: { host: LOOPBACK, port: -1 } }, RangeError, /target\.port.*-1/],
+    ['target.port fractional', { target: { host: LOOPBACK, port: 1.5 } }, RangeError, /target\.port.*1\.5/],
+    ['unknown target key', { target: { ...target, hots: 'x' } }, TypeError, /unknown option "hots"/],
+    ['listen null', { target, listen: null }, TypeError, /listen.*null/],
+    ['listen.host null', { target, listen: { host: null } }, TypeError, /listen\.host.*null/],
+    [
+      'listen.host not loopback',
+      { target, listen: { host: '10.0.0.1' } },
+      RangeError,
+      /listen\.host.*"10\.0\.0\.1"/,
+    ],
+    ['listen.port null', { target, listen: { port: null } }, TypeError, /listen\.port.*null/],
+    ['listen.port NaN', { target, listen: { port: Number.NaN } }, RangeError, /listen\.port.*NaN/],
+    ['listen.port negative', { target, listen: { port: -1 } }, RangeError, /listen\.port.*-1/],
+  ] as const)(
+    'start() with %s rejects, naming the option and the value',
+    async (_, options, type, message) => {
+      const started = FaultProxy.start(options as never);
+      await expect(started).rejects.toThrow(type);
+      await expect(started).rejects.toThrow(message);
+    },
+  );
+
+  it.each([
+    ['latency(null)', (p: FaultProxy) => p.latency(null as never), TypeError, /latency.*null/],
+    ['latency("5")', (p: FaultProxy) => p.latency('5' as never), TypeError, /latency.*"5"/],
+    ['latency(NaN)', (p: FaultProxy) => p.latency(Number.NaN), RangeError, /latency.*NaN/],
+    [
+      'latency(Infinity)',
+      (p: FaultProxy) => p.latency(Number.POSITIVE_INFINITY),
+      RangeError,
+      /latency.*Infinity/,
+    ],
+    ['latency(-1)', (p: FaultProxy) => p.latency(-1), RangeError, /latency.*-1/],
+    ['latency(3e9)', (p: FaultProxy) => p.latency(3e9), RangeError, /latency.*2147483647.*3000000000/],
+    ['bandwidth(null)', (p: FaultProxy) => p.bandwidth(null as never), TypeError, /bandwidth.*null/],
+    ['bandwidth("64")', (p: FaultProxy) => p.bandwidth('64' as never), TypeError, /bandwidth.*"64"/],
+    ['bandwidth(NaN)', (p: FaultProxy) => p.bandwidth(Number.NaN), RangeError, /bandwidth.*NaN/],
+    [
+      'bandwidth(Infinity)',
+      (p: FaultProxy) => p.bandwidth(Number.POSITIVE_INFINITY),
+      RangeError,
+      /bandwidth.*Infinity/,
+    ],
+    ['bandwidth(-1)', (p: FaultProxy) => p.bandwidth(-1), RangeError, /bandwidth.*-1/],
+    [
+      'bandwidth(Number.MIN_VALUE)',
+      (p: FaultProxy) => p.bandwidth(Number.MIN_VALUE),
+      RangeError,
+      /bandwidth.*0\.1.*5e-324/,
+    ],
+    ['bandwidth(0.05)', (p: FaultProxy) => p.bandwidth(0.05), RangeError, /bandwidth.*0\.05/],
+    ['a null direction', (p: FaultProxy) => p.latency(5, null as never), TypeError, /direction.*null/],
+    ['a direction of 1', (p: FaultProxy) => p.bandwidth(64, 1 as never), TypeError, /direction.*1/],
+  ] as const)(
+    '%s throws, naming the argument and the value, and changes nothing',
+    async (_, call, type, message) => {
+      const proxy = await startProxy(1);
+      expect(() => call(proxy)).toThrow(type);
+      expect(() => call(proxy)).toThrow(message);
+      expect(proxy.delayMs).toEqual({ upstream: 0, downstream: 0 });
+      expect(proxy.rateKbps).toEqual({
+        upstream: Number.POSITIVE_INFINITY,
+        downstream: Number.POSITIVE_INFINITY,
+      });
+    },
+  );
+
+  it('takes the longest latency and the lowest bandwidth, and publishes both limits', async () => {
+    expect(FaultProxy.MAX_LATENCY).toBe(2 ** 31 - 1);
+    expect(FaultProxy.MIN_BANDWIDTH).toBe(0.1);
+    const proxy = await startProxy(1);
+    proxy.latency(FaultProxy.MAX_LATENCY, 'upstream').bandwidth(FaultProxy.MIN_BANDWIDTH, 'downstream');
+    expect(proxy.delayMs).toEqual({ upstream: 2 ** 31 - 1, downstream: 0 });
+    expect(proxy.rateKbps).toEqual({ upstream: Number.POSITIVE_INFINITY, downstream: 0.1 });
+  });
+
+  it('at the longest latency and the lowest bandwidth together, sets no timer Node would overflow', async () => {
+    const { warnings, restore } = captureWarnings();
+    try {
+      const echo = await startServer();
+      const proxy = await startProxy(echo.port);
+      const client = await TestClient.connect(proxy.port);
+      // One byte waits MAX_LATENCY, then 80 ms on the wire: past Node's longest timer.
+      proxy.latency(FaultProxy.MAX_LATENCY, 'upstream').bandwidth(FaultProxy.MIN_BANDWIDTH, 'upstream');
+      client.socket.write('x');
+      await sleep(150);
+      expect(echo.received()).toBe(0); // an overflowing timer would have fired after 1 ms
+      expect(proxy.stats.queued.upstream).toBe(1);
+      expect(warnings.map((w) => w.name)).toEqual([]);
+      proxy.heal();
+      await until(() => client.length === 1, 'the byte after heal');
+      expect(proxy.stats.queued).toEqual({ upstream: 0, downstream: 0 });
+    } finally {
+      restore();
+    }
+  });
+
+  it('blackhole() stops reading an open connection at once: the sender feels back-pressure', async () => {
+    const echo = await startServer();
+    const proxy = await startProxy(echo.port);
+    const client = await TestClient.connect(proxy.port);
+    await client.roundTrip('before', 6);
+    proxy.blackhole();
+    const payload = randomBytes(8 << 20);
+    client.socket.write(payload);
+    await sleep(300);
+    // The proxy used to read on until it held 1 MiB (1,079,296 bytes measured); now it reads nothing more.
+    expect(proxy.stats.queued.upstream).toBe(0);
+    expect(echo.received()).toBe(6);
+    expect(client.socket.writableLength).toBeGreaterThan(0); // what the kernel could not take stays with the client
+
+    proxy.heal();
+    await until(() => client.length === 6 + payload.length, 'the whole payload back', 10_000);
+    expect(client.data().subarray(6).equals(payload)).toBe(true);
+    expect(proxy.stats.queued).toEqual({ upstream: 0, downstream: 0 });
+  });
+
+  it('blackhole() holds a new connection’s bytes up to one read-ahead, and delivers them in order on heal()', async () => {
+    const echo = await startServer();
+    const proxy = await startProxy(echo.port);
+    proxy.blackhole();
+    const client = await TestClient.connect(proxy.port);
+    const payload = randomBytes(8 << 20);
+    client.socket.write(payload);
+    await sleep(300);
+    expect(echo.accepted()).toBe(0);
+    expect(proxy.stats.queued.upstream).toBeGreaterThan(0);
+    expect(proxy.stats.queued.upstream).toBeLessThanOrEqual(128 << 10);
+    expect(client.socket.writableLength).toBeGreaterThan(0);
+
+    proxy.heal();
+    await until(() => client.length === payload.length, 'the whole payload back', 10_000);
+    expect(client.data().equals(payload)).toBe(true);
+    expect(echo.accepted()).toBe(1);
+  });
+
+  it('a client that ends or closes during blackhole() is let go, and heal() never connects for it', async () => {
+    const echo = await startServer();
+    const proxy = await startProxy(echo.port);
+    proxy.blackhole();
+    const quitter = await TestClient.connect(proxy.port);
+    quitter.socket.end('hello'); // ends its side, as a client whose connect timed out
+    const closer = await TestClient.connect(proxy.port);
+    closer.socket.destroy();
+    await until(() => proxy.stats.connections.open === 0, 'the proxy to let both go');
+    await until(() => quitter.closed, 'the quitter to be closed');
+    expect(proxy.stats.queued).toEqual({ upstream: 0, downstream: 0 });
+
+    proxy.heal();
+    const fresh = await TestClient.connect(proxy.port);
+    expect((await fresh.roundTrip('after', 5)).reply.toString()).toBe('after');
+    expect(echo.accepted()).toBe(1); // the fresh client only
+    expect(echo.received()).toBe(5);
+  });
+
+  it('resetConnections() closes a connection whose reply the proxy already ended, leaving nothing open', async () => {
+    // The server answers and ends its side; the proxy ends its side toward the client, which libuv cannot reset.
+    const greeter = await startServer((socket) => socket.end('hello'));
+    const proxy = await startProxy(greeter.port);
+    const client = await TestClient.connect(proxy.port);
+    await until(() => client.ended, 'the greeting and its end');
+    proxy.resetConnections();
+    await until(() => client.closed, 'the client to close');
+    expect(client.data().toString()).toBe('hello');
+    expect(proxy.stats.connections.open).toBe(0);
+    await until(() => greeter.sockets.size === 0, 'the server side to close');
+  });
+
+  it('accepts a target that is not loopback: only where it listens is restricted', async () => {
+    // 192.0.2.1 (TEST-NET-1) is never routed; no client connects, so nothing leaves loopback.
+    const proxy = await FaultProxy.start({ target: { host: '192.0.2.1', port: 9 } });
+    proxies.push(proxy);
+    expect(proxy.target).toEqual({ host: '192.0.2.1', port: 9 });
+    expect(proxy.host).toBe(LOOPBACK);
   });
 });
 

@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ChaosPolicy,
   type InjectedEvent,
@@ -9,11 +9,19 @@ import {
   injectOutcome,
   isInjectedFaultError,
 } from '../../src/chaos/index.js';
-import { BreakwaterError, isBreakwaterError, isTimeoutError, TimeoutError } from '../../src/errors.js';
+import {
+  BreakwaterError,
+  isBreakwaterError,
+  isListenerError,
+  isTimeoutError,
+  ListenerError,
+  TimeoutError,
+} from '../../src/errors.js';
 import { pipeline } from '../../src/pipeline/index.js';
-import type { ExecuteContext } from '../../src/policy.js';
+import { type ExecuteContext, notAFunction } from '../../src/policy.js';
 import { flushPromises, ManualClock, seededRandom } from '../../src/testing/index.js';
 import { timeout } from '../../src/timeout/index.js';
+import { captureWarnings } from './capture-warnings.js';
 
 const CALLS = 10_000;
 const MADE_UP = Symbol('made-up');
@@ -333,19 +341,6 @@ describe('injectFault', () => {
     expect(events).toEqual([{ kind: 'fault', error }]);
     expect(events[0]!.kind === 'fault' && events[0]!.error).toBe(error);
   });
-
-  it('a listener that throws rejects the call instead of throwing from execute', async () => {
-    const policy = injectFault({ rate: 1 });
-    const thrown = new Error('listener broke');
-    policy.on('injected', () => {
-      throw thrown;
-    });
-    let result: Promise<unknown> | undefined;
-    expect(() => {
-      result = policy.execute(ok);
-    }).not.toThrow();
-    await expect(result).rejects.toBe(thrown);
-  });
 });
 
 describe('injectLatency', () => {
@@ -441,6 +436,22 @@ describe('injectLatency', () => {
 });
 
 describe('injectOutcome', () => {
+  it('answers null or undefined when given as the outcome: any value is a made-up result', async () => {
+    const fn = vi.fn(ok);
+    await expect(injectOutcome({ rate: 1, outcome: null }).execute(fn)).resolves.toBeNull();
+    await expect(injectOutcome({ rate: 1, outcome: undefined }).execute(fn)).resolves.toBeUndefined();
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it('always calls a function given as the outcome; a function is answered by returning it from one', async () => {
+    const handler = vi.fn((_ctx: ExecuteContext) => 'called');
+    await expect(injectOutcome({ rate: 1, outcome: handler }).execute(ok)).resolves.toBe('called');
+    expect(handler).toHaveBeenCalledTimes(1);
+    handler.mockClear();
+    await expect(injectOutcome({ rate: 1, outcome: () => handler }).execute(ok)).resolves.toBe(handler);
+    expect(handler).not.toHaveBeenCalled();
+  });
+
   it('returns the made-up result without calling the function', async () => {
     const fn = vi.fn(ok);
     const policy = injectOutcome({ rate: 1, outcome: [] as string[] });
@@ -574,6 +585,31 @@ describe('validation', () => {
       TypeError,
       /behavior.*3/,
     ],
+    ['null rate', () => injectFault({ rate: null as never }), TypeError, /rate.*null/],
+    ['infinite rate', () => injectFault({ rate: Number.POSITIVE_INFINITY }), RangeError, /rate.*Infinity/],
+    ['null name', () => injectFault({ rate: 1, name: null as never }), TypeError, /name.*null/],
+    ['numeric name', () => injectFault({ rate: 1, name: 7 as never }), TypeError, /name.*7/],
+    ['empty name', () => injectFault({ rate: 1, name: '' }), TypeError, /name.*""/],
+    ['null enabled', () => injectFault({ rate: 1, enabled: null as never }), TypeError, /enabled.*null/],
+    ['numeric enabled', () => injectFault({ rate: 1, enabled: 1 as never }), TypeError, /enabled.*1/],
+    ['null random', () => injectFault({ rate: 1, random: null as never }), TypeError, /random.*null/],
+    [
+      'null clock',
+      () => injectLatency({ rate: 1, latency: 1, clock: null as never }),
+      TypeError,
+      /clock.*null/,
+    ],
+    ['null error', () => injectFault({ rate: 1, error: null as never }), TypeError, /error.*null/],
+    ['null latency', () => injectLatency({ rate: 1, latency: null as never }), TypeError, /latency.*null/],
+    ['NaN latency', () => injectLatency({ rate: 1, latency: Number.NaN }), RangeError, /latency.*NaN/],
+    ['string latency', () => injectLatency({ rate: 1, latency: '5' as never }), TypeError, /latency.*"5"/],
+    [
+      'null behavior',
+      () => injectBehavior({ rate: 1, behavior: null as never }),
+      TypeError,
+      /behavior.*null/,
+    ],
+    ['options an array', () => injectOutcome([] as never), TypeError, /injectOutcome options.*an array/],
   ] as const)('%s throws at construction, naming option and value', (_, make, type, message) => {
     expect(make).toThrow(type);
     expect(make).toThrow(message);
@@ -685,5 +721,120 @@ describe('inside a pipeline', () => {
     expect(first).toContain('fault');
     expect(first).toContain('canned');
     expect(await run()).toEqual(first);
+  });
+});
+
+/** One policy of each kind, injecting into every call, with the clock its latency waits on. */
+const everyKind = () => {
+  const clock = new ManualClock();
+  return [
+    ['injectFault', 'fault', injectFault({ rate: 1, clock }), clock],
+    ['injectLatency', 'latency', injectLatency({ rate: 1, latency: 10, clock }), clock],
+    ['injectOutcome', 'outcome', injectOutcome({ rate: 1, outcome: 'canned', clock }), clock],
+    ['injectBehavior', 'behavior', injectBehavior({ rate: 1, behavior: () => {}, clock }), clock],
+  ] as const;
+};
+
+describe('a listener of "injected" that throws', () => {
+  let capture: ReturnType<typeof captureWarnings>;
+  beforeEach(() => {
+    capture = captureWarnings();
+  });
+  afterEach(() => capture.restore());
+
+  /** Lets the warning, emitted on the next tick, arrive. */
+  const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+
+  it.each(everyKind())(
+    '%s: changes nothing in the call, and the next listener still runs; the error becomes a ListenerError warning',
+    async (_, kind, policy, clock) => {
+      const thrown = new Error('listener broke');
+      policy.on('injected', () => {
+        throw thrown;
+      });
+      const seen: InjectedEvent[] = [];
+      policy.on('injected', (event) => seen.push(event));
+      const fn = vi.fn(ok);
+      let call: Promise<unknown> | undefined;
+      expect(() => {
+        call = policy.execute(fn);
+      }).not.toThrow();
+      const settled = (call as Promise<unknown>).then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      await flushPromises();
+      clock.advance(10); // the latency's wait
+      const outcome = await settled;
+      if (kind === 'fault') {
+        expect('error' in outcome && isInjectedFaultError(outcome.error)).toBe(true);
+        expect(seen).toEqual([{ kind: 'fault', error: (outcome as { error: unknown }).error }]);
+      } else if (kind === 'outcome') {
+        expect(outcome).toEqual({ value: 'canned' });
+        expect(seen).toEqual([{ kind: 'outcome', outcome: 'canned' }]);
+      } else {
+        expect(outcome).toEqual({ value: 'real' });
+        expect(fn).toHaveBeenCalledTimes(1);
+        expect(seen).toHaveLength(1);
+        expect(seen[0]!.kind).toBe(kind);
+      }
+      await nextTick();
+      expect(capture.warnings).toHaveLength(1);
+      const warning = capture.warnings[0]!;
+      expect(warning).toBeInstanceOf(ListenerError);
+      expect(isListenerError(warning)).toBe(true);
+      expect(isBreakwaterError(warning)).toBe(true);
+      expect((warning as ListenerError).event).toBe('injected');
+      expect((warning as ListenerError).policy).toBe('chaos');
+      expect(warning.cause).toBe(thrown);
+    },
+  );
+
+  it('names the policy in the warning, and a listener that throws on every call never affects a call', async () => {
+    const policy = injectFault({ rate: 0.5, name: 'orders-chaos', random: seededRandom(3) });
+    policy.on('injected', () => {
+      throw new Error('always');
+    });
+    const settled = await Promise.allSettled(Array.from({ length: 200 }, () => policy.execute(ok)));
+    const faults = settled.filter((s) => s.status === 'rejected');
+    expect(faults.every((s) => isInjectedFaultError((s as PromiseRejectedResult).reason))).toBe(true);
+    expect(settled.filter((s) => s.status === 'fulfilled' && s.value === 'real')).toHaveLength(
+      200 - faults.length,
+    );
+    await nextTick();
+    expect(capture.warnings).toHaveLength(faults.length);
+    expect(capture.warnings.every((w) => (w as ListenerError).policy === 'orders-chaos')).toBe(true);
+  });
+});
+
+describe('execute with something other than a function', () => {
+  it.each(everyKind())(
+    '%s: rejects at once with the TypeError of notAFunction, before asking rate, enabled or random',
+    async (_, _kind, policy) => {
+      const events = recordInjected(policy);
+      for (const fn of [undefined, null, 42, 'fn', { call: () => 1 }]) {
+        let call: Promise<unknown> | undefined;
+        expect(() => {
+          call = policy.execute(fn as never);
+        }).not.toThrow();
+        const error = await (call as Promise<unknown>).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(TypeError);
+        expect((error as TypeError).message).toBe(notAFunction(fn).message);
+      }
+      expect(events).toEqual([]);
+    },
+  );
+
+  it('is checked before the options, the signal, enabled, rate and random', async () => {
+    const rate = vi.fn(() => 1);
+    const enabled = vi.fn(() => true);
+    const random = vi.fn(() => 0);
+    const policy = injectFault({ rate, enabled, random });
+    const aborted = AbortSignal.abort(new Error('gave up'));
+    await expect(policy.execute(7 as never, { signal: aborted })).rejects.toThrow(notAFunction(7).message);
+    await expect(policy.execute(7 as never, 'bad options' as never)).rejects.toThrow(notAFunction(7).message);
+    expect(rate).not.toHaveBeenCalled();
+    expect(enabled).not.toHaveBeenCalled();
+    expect(random).not.toHaveBeenCalled();
   });
 });
