@@ -2,14 +2,15 @@
  * `npm run demo`: a service that reads orders from a real database through a breakwater
  * pipeline, driven with traffic through a scripted outage, shown live in the terminal.
  *
- *   npm run demo                       # embedded PostgreSQL (PGlite), ~20 s
+ *   npm run demo                       # embedded PostgreSQL (PGlite), 20 s of traffic
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run demo
  *   npm run demo -- --seconds 8 --json # shorter, and a JSON summary as the last line
+ *
+ * On a terminal the status redraws in place; piped, it prints one line per change.
  */
 import { parseArgs } from 'node:util';
 import type { CircuitState } from 'breakwater';
-import { embeddedDatabase, realDatabase } from './database.js';
-import { type Source, startService } from './service.js';
+import type { Source } from './service.js';
 
 const { values: args } = parseArgs({
   options: { seconds: { type: 'string', default: '20' }, json: { type: 'boolean', default: false } },
@@ -22,8 +23,51 @@ const outageEnd = durationMs * 0.55;
 const WORKERS = 8;
 const CLIENT_TIMEOUT = 3_000;
 
-const db = process.env.DATABASE_URL ? await realDatabase(process.env.DATABASE_URL) : await embeddedDatabase();
+const live = process.stdout.isTTY === true;
+const color = live && !process.env.NO_COLOR;
+/** Lines of the live status block on screen (TTY only): a logged line replaces them, then they are redrawn. */
+let drawn = 0;
+function log(line = ''): void {
+  if (drawn) process.stdout.write(`\x1b[${drawn}A\x1b[J`);
+  drawn = 0;
+  process.stdout.write(`${line}\n`);
+}
+const secs = (ms: number) => (ms / 1000).toFixed(1);
+
+// Say what is happening before loading anything: starting PGlite alone takes seconds.
+const databaseUrl = process.env.DATABASE_URL;
+log(
+  `breakwater demo: ${WORKERS} clients call a service for ${seconds} s; it reads orders from PostgreSQL through`,
+);
+log(
+  `fallback -> retry -> circuit breaker -> timeout, and the database is down from t=${secs(outageStart)}s to t=${secs(outageEnd)}s.`,
+);
+log(
+  databaseUrl
+    ? `connecting to PostgreSQL at ${new URL(databaseUrl).host} through a FaultProxy...`
+    : 'starting PGlite (PostgreSQL compiled to WebAssembly, in this process); this takes a few seconds...',
+);
+const loading = performance.now();
+const { embeddedDatabase, realDatabase } = await import('./database.js');
+const { startService } = await import('./service.js');
+const db = databaseUrl ? await realDatabase(databaseUrl) : await embeddedDatabase();
 const service = await startService(db);
+log(`database ready after ${secs(performance.now() - loading)} s: ${db.description}`);
+log('the service answers, until the summary is printed:');
+log(`  orders   ${service.url}/orders/1`);
+log(`  metrics  ${service.url}/metrics`);
+log(`  health   ${service.url}/health`);
+log('legend: requests = ok + stale + fallback + failed, counted as the clients get their answers');
+log('  ok        answered from the database');
+log('  stale     the database call failed or was refused: answered with the last good copy of that order');
+log('  fallback  the same, with no copy cached: answered with a placeholder order');
+log('  failed    no usable answer (a 503 with a typed error, or none within 3 s); expected: 0');
+log('  rejected  calls the open breaker refused at once, without touching the database');
+log('            (then answered stale or fallback: not extra requests)');
+log('  retries   attempts after a failure;  timeouts: attempts cut off at 250 ms');
+log('  breaker   closed: calls reach the database; open: rejected at once; half-open: trial calls test it');
+log();
+
 const t0 = performance.now();
 const elapsed = () => performance.now() - t0;
 
@@ -35,18 +79,61 @@ const counts: Record<Source | 'error' | 'hung' | 'broken', number> = {
   hung: 0,
   broken: 0,
 };
+/** Requests answered (or given up on): counted on completion, so the counts always add up to it. */
 let requests = 0;
 const errorTypes = new Map<string, number>();
-const transitions: { at: number; from: CircuitState; to: CircuitState }[] = [];
-service.breaker.on('stateChanged', ({ from, to }) => transitions.push({ at: elapsed(), from, to }));
-let phase: 'healthy' | 'OUTAGE' | 'recovering' = 'healthy';
 const latencies: number[] = [];
+let databaseDown = false;
+
+const stamp = () => `t=${secs(elapsed()).padStart(5)}s`;
+const transitions: { at: number; from: CircuitState; to: CircuitState }[] = [];
+const meaning: Partial<Record<CircuitState, string>> = {
+  open: 'calls are rejected at once; the fallback answers',
+  'half-open': 'trial calls test the database',
+  closed: 'calls reach the database again',
+};
+// The status follows the breaker's own events, so it changes when the breaker does.
+service.breaker.on('stateChanged', ({ from, to, reason }) => {
+  transitions.push({ at: elapsed(), from, to });
+  log(`${stamp()}  breaker ${from} -> ${to} (${reason}): ${meaning[to] ?? to}`);
+  if (live) draw();
+});
+
+let lastStatus = '';
+function draw(final = false): void {
+  const state = service.breaker.state;
+  const failed = counts.error + counts.hung + counts.broken;
+  const { rejected, retries, timeouts } = service.stats;
+  const parts = [
+    `db: ${databaseDown ? 'DOWN' : 'up  '}  breaker: ${state.padEnd(9)}  health: ${service.health.status.padEnd(9)}`,
+    `requests ${requests} = ok ${counts.database} + stale ${counts.stale} + fallback ${counts.fallback} + failed ${failed}`,
+    `rejected ${rejected}  retries ${retries}  timeouts ${timeouts}`,
+  ];
+  const status = parts.join(' | ');
+  if (live) {
+    // One short line per part, cut to the terminal's width: a wrapped line would break the redraw.
+    const width = (process.stdout.columns || 80) - 1;
+    const lines = [`${stamp()}  ${parts[0]}`, ...parts.slice(1).map((p) => `          ${p}`)].map((l) =>
+      l.slice(0, width),
+    );
+    if (color) {
+      const code = state === 'closed' ? '32' : state === 'open' ? '31' : '33';
+      lines[0] = lines[0]!.replace(`breaker: ${state}`, `breaker: \x1b[${code}m${state}\x1b[0m`);
+    }
+    if (drawn) process.stdout.write(`\x1b[${drawn}A`);
+    process.stdout.write(lines.map((l) => `\x1b[2K${l}\n`).join(''));
+    drawn = final ? 0 : lines.length;
+  } else if (status !== lastStatus) {
+    // Piped: one line per change, never the same status twice.
+    log(`${stamp()}  ${status}`);
+  }
+  lastStatus = status;
+}
 
 async function worker(): Promise<void> {
   while (elapsed() < durationMs) {
     const id = 1 + Math.floor(Math.random() * 200);
     const started = performance.now();
-    requests++;
     try {
       const response = await fetch(`${service.url}/orders/${id}`, {
         signal: AbortSignal.timeout(CLIENT_TIMEOUT),
@@ -62,41 +149,27 @@ async function worker(): Promise<void> {
       if ((error as Error).name === 'TimeoutError') counts.hung++;
       else counts.broken++;
     }
+    requests++;
     latencies.push(performance.now() - started);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
 
-const live = process.stdout.isTTY && !args.json;
-let drawn = 0;
-function draw(final = false): void {
-  const t = (elapsed() / 1000).toFixed(1);
-  const state = service.breaker.state;
-  const color = state === 'closed' ? '\x1b[32m' : state === 'open' ? '\x1b[31m' : '\x1b[33m';
-  const lines = [
-    `breakwater demo · ${db.description}`,
-    `t=${t.padStart(5)}s  phase: ${phase.padEnd(10)} breaker: ${live ? color : ''}${state.padEnd(9)}${live ? '\x1b[0m' : ''} health: ${service.health.status}`,
-    `requests ${requests}  from db ${counts.database}  stale ${counts.stale}  fallback ${counts.fallback}  errors ${counts.error}  hung ${counts.hung}`,
-    `breaker rejected ${service.stats.rejected}  timeouts ${service.stats.timeouts}  retries ${service.stats.retries}  gave up ${service.stats.gaveUp}`,
-  ];
-  if (live) {
-    process.stdout.write(`${drawn ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-    drawn = lines.length;
-  } else if (!args.json || final) {
-    process.stdout.write(`${lines.slice(1).join(' | ')}\n`);
-  }
-}
-
 const timers = [
   setTimeout(() => {
-    phase = 'OUTAGE';
+    databaseDown = true;
     db.startOutage();
+    log(`${stamp()}  outage begins: the database is unreachable`);
+    if (live) draw();
   }, outageStart),
   setTimeout(() => {
-    phase = 'recovering';
+    databaseDown = false;
     db.endOutage();
+    log(`${stamp()}  outage ends: the database is reachable again`);
+    if (live) draw();
   }, outageEnd),
 ];
+draw();
 const ticker = setInterval(draw, live ? 200 : 1_000);
 await Promise.all(Array.from({ length: WORKERS }, worker));
 clearInterval(ticker);
@@ -108,6 +181,7 @@ const closed = transitions.find((t) => t.to === 'closed' && t.at >= outageEnd);
 latencies.sort((a, b) => a - b);
 const summary = {
   database: db.description,
+  url: service.url,
   seconds,
   requests,
   fromDatabase: counts.database,
@@ -141,10 +215,10 @@ if (args.json) {
 } else {
   console.log('\nSummary');
   console.log(
-    `  requests ${requests}: ${counts.database} from the database, ${counts.stale} stale, ${counts.fallback} fallback, ${counts.error} errors`,
+    `  requests ${requests} = ${counts.database} ok (from the database) + ${counts.stale} stale + ${counts.fallback} fallback + ${counts.error + counts.hung + counts.broken} failed`,
   );
   console.log(
-    `  breaker rejected ${service.stats.rejected} calls without touching the database; ${service.stats.retries} retries`,
+    `  the breaker rejected ${service.stats.rejected} calls without touching the database; ${service.stats.retries} retries, ${service.stats.timeouts} timeouts`,
   );
   console.log(
     `  time to open: ${summary.msToOpen ?? '-'} ms after the outage began; time to recover: ${summary.msToRecover ?? '-'} ms after it ended`,

@@ -49,7 +49,7 @@ export async function startService(db: DemoDatabase): Promise<DemoService> {
     successThreshold: 2,
   });
   const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 5 });
-  // maxElapsed keeps a retry that would wait out an open circuit (its retryAfter) inside the request's budget.
+  // An open circuit's retryAfter over maxRetryAfter (default 1 s) fails fast; maxElapsed bounds any shorter wait.
   const retries = retry({
     retries: 2,
     backoff: exponential({ initial: 20, max: 200, jitter: 'full' }),

@@ -10,7 +10,7 @@ describe('the demo service', () => {
   beforeAll(async () => {
     db = await embeddedDatabase();
     service = await startService(db);
-  }, 30_000);
+  }, 60_000); // PGlite takes many seconds to start on a loaded machine
 
   afterAll(async () => {
     await service?.close();

@@ -1,13 +1,19 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { describeRun, type Run, runTs } from '../helpers/run.js';
+import { describeRun, ROOT, type Run } from '../helpers/run.js';
 import { requireService } from '../helpers/services.js';
 
-const SECONDS = 6;
+// 8 s: the breaker gets a second probe after the outage if the first times out on a loaded machine.
+const SECONDS = 8;
 const OUTAGE_START = SECONDS * 1_000 * 0.25;
 const OUTAGE_END = SECONDS * 1_000 * 0.55;
+// Generous: PGlite's start alone takes many seconds on a loaded machine; a hung demo still fails.
+const LIMIT = 60_000;
+const TEST_TIMEOUT = 90_000;
 
 interface Summary {
   database: string;
+  url: string;
   requests: number;
   fromDatabase: number;
   stale: number;
@@ -24,23 +30,89 @@ interface Summary {
   checks: Record<string, boolean>;
 }
 
-/** Runs the demo in its short mode and reads the JSON summary it prints as its last line. */
-async function demo(env: NodeJS.ProcessEnv = {}): Promise<{ run: Run; summary: Summary }> {
-  const run = await runTs(['examples/demo/main.ts', '--seconds', String(SECONDS), '--json'], {
-    env,
-    limitMs: 30_000,
+interface Line {
+  readonly text: string;
+  /** ms after the spawn that the line arrived. */
+  readonly at: number;
+}
+
+interface Probe {
+  readonly status: number;
+  readonly body: string;
+}
+
+interface DemoRun {
+  run: Run;
+  lines: Line[];
+  summary: Summary;
+  /** What the printed /health and /metrics URLs answered, fetched as soon as they were printed. */
+  probes: { health?: Probe; metrics?: Probe };
+}
+
+/**
+ * Runs the demo in its short mode with stdout piped (not a TTY), as a user's `| tee` would,
+ * reading its lines as they arrive and probing the URLs it prints while it runs.
+ */
+async function demo(env: NodeJS.ProcessEnv = {}): Promise<DemoRun> {
+  const started = performance.now();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // Piped output must be plain even when nothing asks for it.
+  delete childEnv.NO_COLOR;
+  delete childEnv.FORCE_COLOR;
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'examples/demo/main.ts', '--seconds', String(SECONDS), '--json'],
+    { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  let partial = '';
+  const lines: Line[] = [];
+  const probes: DemoRun['probes'] = {};
+  const probing: Promise<void>[] = [];
+  const probe = (name: 'health' | 'metrics', url: string) =>
+    probing.push(
+      fetch(url, { signal: AbortSignal.timeout(5_000) }).then(async (response) => {
+        probes[name] = { status: response.status, body: await response.text() };
+      }),
+    );
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    for (const text of parts) {
+      lines.push({ text, at: performance.now() - started });
+      const url = /^\s+(health|metrics)\s+(http:\/\/\S+)$/.exec(text);
+      if (url) probe(url[1] as 'health' | 'metrics', url[2]!);
+    }
   });
-  const last = run.stdout.trim().split('\n').at(-1) ?? '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, LIMIT);
+  const run = await new Promise<Run>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started, timedOut });
+    });
+  });
+  await Promise.allSettled(probing);
+  const last = lines.at(-1)?.text ?? '';
   let summary: Summary;
   try {
     summary = JSON.parse(last) as Summary;
   } catch {
     throw new Error(`the demo's last line is not its JSON summary\n${describeRun(run)}`);
   }
-  return { run, summary };
+  return { run, lines, summary, probes };
 }
 
-function expectGoodRun({ run, summary }: { run: Run; summary: Summary }): void {
+function expectGoodRun({ run, summary }: DemoRun): void {
   const why = `${JSON.stringify(summary, null, 2)}\n${describeRun(run)}`;
   expect(run.timedOut, why).toBe(false);
   expect(summary.checks, why).toEqual({
@@ -75,20 +147,106 @@ function expectGoodRun({ run, summary }: { run: Run; summary: Summary }): void {
   expect(summary.transitions.at(-1), why).toMatch(/half-open->closed$/);
 }
 
-describe('the demo, short mode', () => {
-  it('with embedded PGlite: opens during the outage, recovers after it, and answers every request', async () => {
-    const result = await demo({ DATABASE_URL: '' });
-    expect(result.summary.database).toMatch(/^PGlite/);
-    expectGoodRun(result);
-  }, 45_000);
+/** What a piped reader sees: plain lines, URLs that answer, a legend, and a status that follows the breaker. */
+function expectReadablePipedOutput({ run, lines, summary, probes }: DemoRun): void {
+  const why = describeRun(run);
+  // Not a TTY: no redraw (carriage returns, cursor moves) and no colour codes.
+  expect(run.stdout, why).not.toContain('\r');
+  expect(run.stdout, why).not.toContain('\x1b');
+  for (let i = 1; i < lines.length; i++) {
+    if (lines[i]!.text !== '')
+      expect(lines[i]!.text, `line ${i} repeats line ${i - 1}\n${why}`).not.toBe(lines[i - 1]!.text);
+  }
+
+  // The URLs are printed, and answered while the demo ran (it closes its server before it exits).
+  expect(run.stdout, why).toContain(`  metrics  ${summary.url}/metrics\n`);
+  expect(run.stdout, why).toContain(`  health   ${summary.url}/health\n`);
+  expect(probes.health?.status, why).toBe(200);
+  // Healthy at start; degraded if the probe was slow enough to meet the outage (the breaker is not critical).
+  expect(JSON.parse(probes.health!.body), why).toMatchObject({
+    status: expect.stringMatching(/^(healthy|degraded)$/),
+    components: [{ name: 'orders-db', kind: 'circuit-breaker' }],
+  });
+  expect(probes.metrics?.status, why).toBe(200);
+  expect(probes.metrics!.body, why).toMatch(/^demo_circuit_state\{name="orders-db",state="closed"\} [01]$/m);
+
+  // A legend for every count the status lines show.
+  for (const term of ['ok', 'stale', 'fallback', 'failed', 'rejected', 'retries', 'breaker']) {
+    expect(run.stdout, why).toMatch(new RegExp(`^  ${term} +\\S`, 'm'));
+  }
+
+  // Status lines print each change once, add up, and show the breaker's state as its events left it.
+  let state = 'closed';
+  let down = false;
+  let previous = '';
+  const seen: string[] = [];
+  const statuses = lines.filter((l) => /^t=\s*[\d.]+s {2}db: /.test(l.text));
+  expect(statuses.length, why).toBeGreaterThanOrEqual(3);
+  for (const { text } of lines) {
+    const transition = /^t=\s*[\d.]+s {2}breaker (\S+) -> (\S+) /.exec(text);
+    if (transition) {
+      expect(transition[1], `${text}\n${why}`).toBe(state);
+      state = transition[2]!;
+      seen.push(`${transition[1]}->${state}`);
+    }
+    if (/ outage begins: /.test(text)) down = true;
+    if (/ outage ends: /.test(text)) down = false;
+    const status =
+      /^t=\s*[\d.]+s {2}(db: (up|DOWN) +breaker: (\S+) .*requests (\d+) = ok (\d+) \+ stale (\d+) \+ fallback (\d+) \+ failed (\d+) .*)$/.exec(
+        text,
+      );
+    if (!status) continue;
+    expect(status[1], `status repeated: ${text}\n${why}`).not.toBe(previous);
+    previous = status[1]!;
+    expect(status[3], `${text}\n${why}`).toBe(state);
+    expect(status[2], `${text}\n${why}`).toBe(down ? 'DOWN' : 'up');
+    const [requests, ok, stale, fallback, failed] = status.slice(4).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    expect(ok + stale + fallback + failed, `${text}\n${why}`).toBe(requests);
+  }
+  // Every transition was printed as it happened, and the last status shows the breaker closed.
+  expect(seen, why).toEqual(summary.transitions.map((t) => t.split(' ')[1]));
+  expect(statuses.at(-1)!.text, why).toMatch(/breaker: closed /);
+}
+
+describe('the demo, short mode, piped', () => {
+  it(
+    'with embedded PGlite: opens during the outage, recovers after it, and answers every request',
+    async () => {
+      const result = await demo({ DATABASE_URL: '' });
+      expect(result.summary.database).toMatch(/^PGlite/);
+      expectGoodRun(result);
+      expectReadablePipedOutput(result);
+      // It says what it is doing at once, not after the seconds that PGlite takes to start.
+      const first = result.lines[0]!;
+      const ready = result.lines.find((l) => l.text.startsWith('database ready after'));
+      expect(result.lines.slice(0, 3).some((l) => /^starting PGlite/.test(l.text))).toBe(true);
+      expect(ready, describeRun(result.run)).toBeDefined();
+      expect(ready!.at - first.at, describeRun(result.run)).toBeGreaterThan(500);
+    },
+    TEST_TIMEOUT,
+  );
 });
 
 const postgres = await requireService('PostgreSQL', '127.0.0.1', 5432);
 
-describe.runIf(postgres)('the demo, short mode, against PostgreSQL on 127.0.0.1:5432', () => {
-  it('through a FaultProxy: opens during the partition, recovers after it, and answers every request', async () => {
-    const result = await demo({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    expect(result.summary.database).toMatch(/^PostgreSQL at 127\.0\.0\.1:5432 through a FaultProxy/);
-    expectGoodRun(result);
-  }, 45_000);
+describe.runIf(postgres)('the demo, short mode, piped, against PostgreSQL on 127.0.0.1:5432', () => {
+  it(
+    'through a FaultProxy: opens during the partition, recovers after it, and answers every request',
+    async () => {
+      const result = await demo({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' });
+      expect(result.summary.database).toMatch(/^PostgreSQL at 127\.0\.0\.1:5432 through a FaultProxy/);
+      expectGoodRun(result);
+      expectReadablePipedOutput(result);
+      expect(
+        result.lines.slice(0, 3).some((l) => /^connecting to PostgreSQL at 127\.0\.0\.1:5432/.test(l.text)),
+      ).toBe(true);
+    },
+    TEST_TIMEOUT,
+  );
 });
