@@ -1,6 +1,14 @@
-import { type Meter, metrics, type ObservableResult } from '@opentelemetry/api';
+import type { BatchObservableResult, Meter } from '@opentelemetry/api';
+import { metrics } from '@opentelemetry/api';
 import { STATES } from '../circuit-breaker/state.js';
-import { type MetricsSink, Observer, policiesOf } from '../telemetry/observe.js';
+import {
+  checkNames,
+  DEFAULT_BUCKETS,
+  type MetricsSink,
+  named,
+  Observer,
+  policiesOf,
+} from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
 /** Options of {@link instrument}. */
@@ -17,19 +25,56 @@ export interface OpenTelemetryOptions {
 /** What {@link instrument} returns. */
 export interface OpenTelemetryInstrumentation {
   /**
-   * Stops recording this target: removes the listeners and observable callbacks `instrument`
-   * added, except those another instrumentation on the same meter and prefix still needs.
+   * Stops recording this target: removes the listeners `instrument` added, and reports its breakers'
+   * state and its bulkheads' gauges as 0 at the next collection, then no more, except what another
+   * instrumentation on the same meter and prefix still holds. The OpenTelemetry API cannot delete a
+   * series: a cumulative reader keeps exporting the last value of each (a delta reader stops).
    */
   dispose(): void;
+}
+
+/** The longest instrument suffix; the SDK allows names of up to 255 characters. */
+const MAX_PREFIX = 255 - '.circuit.transitions'.length;
+
+function validMeter(value: unknown): Meter {
+  const m = value as Partial<Meter> | null;
+  if (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof m.createCounter === 'function' &&
+    typeof m.createHistogram === 'function' &&
+    typeof m.createObservableGauge === 'function' &&
+    typeof m.addBatchObservableCallback === 'function' &&
+    typeof m.removeBatchObservableCallback === 'function'
+  ) {
+    return value as Meter;
+  }
+  throw new TypeError(`meter must be an OpenTelemetry Meter, got ${v.show(value)}`);
+}
+
+function validPrefix(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`prefix must be a string, got ${v.show(value)}`);
+  if (!/^[A-Za-z][A-Za-z0-9_./-]*$/.test(value)) {
+    throw new TypeError(
+      `prefix must be a valid OpenTelemetry instrument name prefix ([A-Za-z][A-Za-z0-9_./-]*), got ${v.show(value)}`,
+    );
+  }
+  if (value.length > MAX_PREFIX) {
+    throw new RangeError(`prefix must be at most ${MAX_PREFIX} characters, got ${value.length}`);
+  }
+  return value;
 }
 
 /**
  * Records the same metrics as `breakwater/prometheus`, through the OpenTelemetry metrics API:
  * counters `<prefix>.calls {name, policy, outcome}`, `<prefix>.circuit.transitions {name, from, to}`,
  * `<prefix>.retries {name}`, `<prefix>.retry.give_ups {name, reason}`, `<prefix>.chaos.injections {name, kind}`;
- * a histogram `<prefix>.call.duration` (seconds) `{name, outcome}`; and gauges read at collection time:
- * `<prefix>.circuit.state {name, state}` (1 for the current state), `<prefix>.bulkhead.in_flight` and
- * `<prefix>.bulkhead.queued {name}`.
+ * a histogram `<prefix>.call.duration` (seconds, with the same default buckets as Prometheus) `{name, outcome}`;
+ * and gauges read at collection time: `<prefix>.circuit.state {name, state}` (1 for the current state),
+ * `<prefix>.bulkhead.in_flight` and `<prefix>.bulkhead.queued {name}`.
+ *
+ * On one meter and prefix, two different breakers may not share a name (a TypeError); other
+ * policies of one kind that share a name add into the same series, and the bulkhead gauges sum them.
  *
  * @example
  * ```ts
@@ -41,43 +86,43 @@ export function instrument(
   target: object | readonly object[],
   options: OpenTelemetryOptions = {},
 ): OpenTelemetryInstrumentation {
-  v.knownKeys('instrument', v.object('instrument options', options), ['meter', 'prefix']);
-  const meter = options.meter ?? metrics.getMeter('breakwater');
-  const prefix = options.prefix ?? 'breakwater';
-  v.string('prefix', prefix);
-  policiesOf(target); // a TypeError for a bad target before any instrument is created
+  const o = v.object('instrument options', options) as OpenTelemetryOptions;
+  v.knownKeys('instrument', o, ['meter', 'prefix']);
+  const meter = o.meter === undefined ? metrics.getMeter('breakwater') : validMeter(o.meter);
+  const prefix = o.prefix === undefined ? 'breakwater' : validPrefix(o.prefix);
+  const leaves = policiesOf(target);
 
   let byPrefix = instrumentations.get(meter);
+  let shared = byPrefix?.get(prefix);
+  // Checked before any instrument is created or listener added.
+  checkNames(leaves, shared?.observer.roster, whereOf(prefix));
   if (byPrefix === undefined) {
     byPrefix = new Map();
     instrumentations.set(meter, byPrefix);
   }
-  let shared = byPrefix.get(prefix);
   if (shared === undefined) {
-    shared = instruments(meter, prefix);
+    shared = instruments(meter, prefix, byPrefix);
     byPrefix.set(prefix, shared);
   }
-  const { observer, detach } = shared;
-  const release = observer.observe(target);
+  const { observer, detachIfIdle } = shared;
+  const release = observer.observe(leaves);
   let disposed = false;
   return {
     dispose() {
       if (disposed) return;
       disposed = true;
       release();
-      // The last instrumentation on this meter and prefix takes the observable callbacks with it.
-      if (observer.size === 0 && byPrefix.get(prefix) === shared) {
-        byPrefix.delete(prefix);
-        detach();
-      }
+      detachIfIdle();
     },
   };
 }
 
+const whereOf = (prefix: string) => `the instruments "${prefix}.*" of this meter`;
+
 interface Instruments {
   readonly observer: Observer;
-  /** Removes the observable callbacks. */
-  readonly detach: () => void;
+  /** Removes the observable callback once nothing is observed and nothing is left to report. */
+  readonly detachIfIdle: () => void;
 }
 
 /**
@@ -86,11 +131,13 @@ interface Instruments {
  */
 const instrumentations = new WeakMap<Meter, Map<string, Instruments>>();
 
-function instruments(meter: Meter, prefix: string): Instruments {
+function instruments(meter: Meter, prefix: string, byPrefix: Map<string, Instruments>): Instruments {
   const calls = meter.createCounter(`${prefix}.calls`, { description: 'Calls by policy and outcome.' });
   const durations = meter.createHistogram(`${prefix}.call.duration`, {
     description: 'Duration of calls through a circuit breaker.',
     unit: 's',
+    // Without advice the SDK's default bounds (0 to 10000) suit milliseconds, not seconds.
+    advice: { explicitBucketBoundaries: [...DEFAULT_BUCKETS] },
   });
   const transitions = meter.createCounter(`${prefix}.circuit.transitions`, {
     description: 'Circuit state changes.',
@@ -112,6 +159,8 @@ function instruments(meter: Meter, prefix: string): Instruments {
     description: 'Calls waiting in a bulkhead queue.',
   });
 
+  // Names of the breakers and bulkheads disposed since the last collection.
+  const gone = { breakers: new Set<string>(), bulkheads: new Set<string>() };
   const sink: MetricsSink = {
     calls: (name, policy, outcome) => {
       const attributes = { name, policy, outcome };
@@ -126,30 +175,53 @@ function instruments(meter: Meter, prefix: string): Instruments {
     retried: (name) => retries.add(1, { name }),
     gaveUp: (name, reason) => giveUps.add(1, { name, reason }),
     injected: (name, kind) => injections.add(1, { name, kind }),
-  };
-  const observer = new Observer(sink);
-
-  const observeState = (result: ObservableResult) => {
-    for (const breaker of observer.breakers) {
-      for (const s of STATES) result.observe(s === breaker.state ? 1 : 0, { name: breaker.name, state: s });
-    }
-  };
-  const observeInFlight = (result: ObservableResult) => {
-    for (const b of observer.bulkheads) result.observe(b.inFlight, { name: b.name });
-  };
-  const observeQueued = (result: ObservableResult) => {
-    for (const b of observer.bulkheads) result.observe(b.queued, { name: b.name });
-  };
-  state.addCallback(observeState);
-  inFlight.addCallback(observeInFlight);
-  queued.addCallback(observeQueued);
-
-  return {
-    observer,
-    detach() {
-      state.removeCallback(observeState);
-      inFlight.removeCallback(observeInFlight);
-      queued.removeCallback(observeQueued);
+    // The API cannot delete a series of a counter or histogram; the gauges get a last 0 (below).
+    forget: (kind, name) => {
+      if (kind === 'circuit-breaker') gone.breakers.add(name);
+      else if (kind === 'bulkhead') gone.bulkheads.add(name);
     },
   };
+  const observer = new Observer(sink, whereOf(prefix));
+  const observables = [state, inFlight, queued];
+
+  const observe = (result: BatchObservableResult) => {
+    // A cumulative reader would export a disposed policy's last value for ever: report 0 once
+    // instead. First, so that a policy of the same name instrumented since then wins.
+    for (const name of gone.breakers) for (const s of STATES) result.observe(state, 0, { name, state: s });
+    for (const name of gone.bulkheads) {
+      result.observe(inFlight, 0, { name });
+      result.observe(queued, 0, { name });
+    }
+    gone.breakers.clear();
+    gone.bulkheads.clear();
+    for (const [name, breakers] of named(observer.roster, 'circuit-breaker')) {
+      for (const breaker of breakers.keys()) {
+        for (const s of STATES) result.observe(state, s === breaker.state ? 1 : 0, { name, state: s });
+      }
+    }
+    // Bulkheads that share a name are summed.
+    for (const [name, bulkheads] of named(observer.roster, 'bulkhead')) {
+      let running = 0;
+      let waiting = 0;
+      for (const b of bulkheads.keys()) {
+        running += b.inFlight;
+        waiting += b.queued;
+      }
+      result.observe(inFlight, running, { name });
+      result.observe(queued, waiting, { name });
+    }
+    // Not now: the SDK is iterating over its callbacks.
+    if (observer.size === 0) queueMicrotask(detachIfIdle);
+  };
+  meter.addBatchObservableCallback(observe, observables);
+
+  let detached = false;
+  function detachIfIdle(): void {
+    if (detached || observer.size !== 0 || gone.breakers.size !== 0 || gone.bulkheads.size !== 0) return;
+    detached = true;
+    meter.removeBatchObservableCallback(observe, observables);
+    if (byPrefix.get(prefix) === shared) byPrefix.delete(prefix);
+  }
+  const shared: Instruments = { observer, detachIfIdle };
+  return shared;
 }

@@ -1,6 +1,19 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
-import { STATES } from '../circuit-breaker/state.js';
-import { type MetricsSink, Observer, policiesOf } from '../telemetry/observe.js';
+import { STATES, TRANSITIONS } from '../circuit-breaker/state.js';
+import {
+  type CallOutcome,
+  checkNames,
+  DEFAULT_BUCKETS,
+  GIVE_UP_REASONS,
+  INJECTION_KINDS,
+  type MetricsSink,
+  named,
+  Observer,
+  OUTCOMES,
+  type PolicyKind,
+  policiesOf,
+  type Roster,
+} from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
 /** Options of {@link instrument}. */
@@ -13,7 +26,8 @@ export interface PrometheusOptions {
    */
   prefix?: string;
   /**
-   * Buckets (seconds) of the call duration histogram.
+   * Buckets (seconds) of the call duration histogram. Every `instrument` call into one registry
+   * and prefix must give the same buckets (a registry holds one histogram per name).
    * @default [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
    */
   buckets?: number[];
@@ -24,20 +38,20 @@ export interface PrometheusInstrumentation {
   /** The registry the metrics are in: serve `await registry.metrics()` on `/metrics`. */
   readonly registry: Registry;
   /**
-   * Stops recording this target: removes the listeners `instrument` added and its bulkheads from
-   * the gauges, except those another instrumentation into the same metrics still holds.
+   * Stops recording this target: removes the listeners `instrument` added, and the series of its
+   * policies from every metric, except those another instrumentation into the same metrics still
+   * holds. The metrics themselves stay registered.
    */
   dispose(): void;
 }
 
-const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-/**
- * The observer of each set of metrics (a registry and prefix), keyed by its metric objects:
- * the bulkhead gauges read its bulkheads at scrape time, and a policy reached by two
- * `instrument` calls into the same metrics is listened to, and counted, once.
- */
-const observers = new WeakMap<object, Observer>();
+/** What a set of metrics (a registry and prefix) knows, kept on its `calls_total` counter. */
+interface Book {
+  /** The `calls_total` series, tallied outside prom-client (see `collect` below). */
+  readonly tallies: Map<string, Tally>;
+  /** The policies recorded, by kind and name: for name conflicts, bulkhead gauges and dispose. */
+  readonly roster: Roster;
+}
 
 interface Tally {
   readonly labels: Record<string, string>;
@@ -47,35 +61,126 @@ interface Tally {
   reported: number;
 }
 
-/**
- * Where a `calls_total` counter keeps its tallies: on the counter itself, under a key shared by
- * every copy of breakwater, so that two copies writing into one registry count into one place.
- */
-const TALLIES = Symbol.for('breakwater.prometheus.tallies');
+// Keys shared by every copy of breakwater (Symbol.for), so that two copies writing into one
+// registry count into one place, see each other's names and recognise each other's metrics.
+const BOOK = Symbol.for('breakwater.prometheus.book');
+const SHAPE = Symbol.for('breakwater.prometheus.shape');
 
-function talliesOf(counter: object): Map<string, Tally> {
-  const holder = counter as { [TALLIES]?: Map<string, Tally> };
-  if (holder[TALLIES] === undefined) {
-    Object.defineProperty(holder, TALLIES, { value: new Map<string, Tally>() });
+function bookOf(counter: object): Book {
+  const holder = counter as { [BOOK]?: Book };
+  if (holder[BOOK] === undefined) {
+    Object.defineProperty(holder, BOOK, { value: { tallies: new Map(), roster: new Map() } });
   }
-  return holder[TALLIES]!;
+  return holder[BOOK]!;
 }
 
-function validBuckets(value: unknown): number[] {
-  const ok =
-    Array.isArray(value) &&
-    value.length > 0 &&
-    value.every(
-      (b, i) => typeof b === 'number' && Number.isFinite(b) && b > 0 && (i === 0 || b > value[i - 1]),
+const tallyKey = (name: string, policy: PolicyKind, outcome: CallOutcome) => `${name}\0${policy}\0${outcome}`;
+
+/** The observer of each set of metrics in this copy of breakwater, keyed by its `calls_total` counter. */
+const observers = new WeakMap<object, Observer>();
+
+/** How breakwater's metrics look, to tell them from a user's metric of the same name. */
+interface Shape {
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly labelNames: readonly string[];
+  /** Histograms only. */
+  readonly buckets?: readonly number[];
+}
+
+const SPECS = {
+  state: { suffix: 'circuit_state', type: 'gauge', labelNames: ['name', 'state'] },
+  transitions: { suffix: 'circuit_transitions_total', type: 'counter', labelNames: ['name', 'from', 'to'] },
+  calls: { suffix: 'calls_total', type: 'counter', labelNames: ['name', 'policy', 'outcome'] },
+  durations: { suffix: 'call_duration_seconds', type: 'histogram', labelNames: ['name', 'outcome'] },
+  retries: { suffix: 'retries_total', type: 'counter', labelNames: ['name'] },
+  giveUps: { suffix: 'retry_give_ups_total', type: 'counter', labelNames: ['name', 'reason'] },
+  injections: { suffix: 'chaos_injections_total', type: 'counter', labelNames: ['name', 'kind'] },
+  inFlight: { suffix: 'bulkhead_in_flight', type: 'gauge', labelNames: ['name'] },
+  queued: { suffix: 'bulkhead_queued', type: 'gauge', labelNames: ['name'] },
+} as const satisfies Record<string, Shape & { suffix: string }>;
+
+type Which = keyof typeof SPECS;
+
+const list = (values: readonly unknown[]) =>
+  `[${values.map((x) => (typeof x === 'number' ? x : v.show(x))).join(', ')}]`;
+
+function validRegistry(value: unknown): Registry {
+  // Duck-typed too: a Registry of another copy of prom-client works as well.
+  const r = value as Partial<Registry> | null;
+  if (
+    value instanceof Registry ||
+    (typeof r === 'object' &&
+      r !== null &&
+      typeof r.getSingleMetric === 'function' &&
+      typeof r.registerMetric === 'function')
+  ) {
+    return value as Registry;
+  }
+  throw new TypeError(`registry must be a prom-client Registry, got ${v.show(value)}`);
+}
+
+function validPrefix(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`prefix must be a string, got ${v.show(value)}`);
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(value)) {
+    throw new TypeError(
+      `prefix must be a valid Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*), got ${v.show(value)}`,
     );
-  if (!ok)
-    throw new TypeError(`buckets must be increasing finite numbers of seconds > 0, got ${v.show(value)}`);
-  return value as number[];
+  }
+  return value;
 }
 
-/** One metric per name and registry, so that many `instrument` calls can share a registry. */
-function metric<M extends Metric>(registry: Registry, name: string, create: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+function validBuckets(value: unknown): readonly number[] {
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `buckets must be an array of increasing numbers of seconds > 0, got ${v.show(value)}`,
+    );
+  }
+  if (value.length === 0) throw new RangeError('buckets must hold at least one bound, got []');
+  for (let i = 0; i < value.length; i++) {
+    const b: unknown = value[i];
+    if (typeof b !== 'number') {
+      throw new TypeError(`buckets[${i}] must be a number of seconds, got ${v.show(b)} in ${list(value)}`);
+    }
+    if (!Number.isFinite(b) || b <= 0) {
+      throw new RangeError(
+        `buckets[${i}] must be a finite number of seconds > 0, got ${b} in ${list(value)}`,
+      );
+    }
+    if (i > 0 && !(b > value[i - 1])) {
+      throw new RangeError(`buckets must be increasing, got ${b} after ${value[i - 1]} in ${list(value)}`);
+    }
+  }
+  return [...value]; // the caller may change their array later
+}
+
+/**
+ * The metric already registered as `name`, or undefined. Throws a TypeError for a metric that
+ * breakwater did not create (a user's), or whose shape differs (other buckets): sharing it would
+ * record nothing, or disagree with what the other `instrument` call asked for.
+ */
+function registered(registry: Registry, name: string, shape: Shape): Metric | undefined {
+  const found = registry.getSingleMetric(name);
+  if (found === undefined) return undefined;
+  const theirs = (found as { [SHAPE]?: Shape })[SHAPE];
+  if (theirs === undefined) {
+    throw new TypeError(
+      `instrument: the registry already has a metric named ${JSON.stringify(name)} that breakwater did not create; ` +
+        'give breakwater another prefix',
+    );
+  }
+  if (theirs.type !== shape.type || theirs.labelNames.join() !== shape.labelNames.join()) {
+    throw new TypeError(
+      `instrument: the registry already has a ${theirs.type} ${JSON.stringify(name)} labelled ${list(theirs.labelNames)}, ` +
+        `not the ${shape.type} labelled ${list(shape.labelNames)} this breakwater records; give it another prefix`,
+    );
+  }
+  if (shape.buckets !== undefined && theirs.buckets?.join() !== shape.buckets.join()) {
+    throw new TypeError(
+      `instrument: buckets ${list(shape.buckets)} differ from the buckets ${list(theirs.buckets ?? [])} of ` +
+        `${JSON.stringify(name)}, already in this registry; pass the same buckets, or another prefix`,
+    );
+  }
+  return found;
 }
 
 /**
@@ -93,6 +198,11 @@ function metric<M extends Metric>(registry: Registry, name: string, create: () =
  * | `<prefix>_bulkhead_in_flight`, `<prefix>_bulkhead_queued` | gauges, read at scrape time | `name` |
  * | `<prefix>_chaos_injections_total` | counter | `name`, `kind` |
  *
+ * Any number of `instrument` calls may share a registry and prefix. In it, two different
+ * breakers may not share a name (a TypeError); other policies of one kind that share a name
+ * add into the same series, and the bulkhead gauges sum them. A metric of the same name that
+ * breakwater did not create, or `buckets` other than those the histogram has, is a TypeError.
+ *
  * @example
  * ```ts
  * import { Registry } from 'prom-client';
@@ -106,55 +216,47 @@ export function instrument(
   target: object | readonly object[],
   options: PrometheusOptions = {},
 ): PrometheusInstrumentation {
-  v.knownKeys('instrument', v.object('instrument options', options), ['registry', 'prefix', 'buckets']);
-  const registry = options.registry ?? new Registry();
-  if (!(registry instanceof Registry) && typeof (registry as Registry).getSingleMetric !== 'function') {
-    throw new TypeError(`registry must be a prom-client Registry, got ${v.show(registry)}`);
-  }
-  const prefix = options.prefix ?? 'breakwater';
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
-    throw new TypeError(`prefix must be a valid Prometheus metric name prefix, got ${v.show(prefix)}`);
-  }
-  const buckets = options.buckets === undefined ? DEFAULT_BUCKETS : validBuckets(options.buckets);
-  policiesOf(target); // a TypeError for a bad target before any metric is registered
-  const registers = [registry];
+  const o = v.object('instrument options', options) as PrometheusOptions;
+  v.knownKeys('instrument', o, ['registry', 'prefix', 'buckets']);
+  const registry = o.registry === undefined ? new Registry() : validRegistry(o.registry);
+  const prefix = o.prefix === undefined ? 'breakwater' : validPrefix(o.prefix);
+  const buckets = o.buckets === undefined ? DEFAULT_BUCKETS : validBuckets(o.buckets);
+  const leaves = policiesOf(target);
 
-  const state = metric(
-    registry,
-    `${prefix}_circuit_state`,
-    () =>
-      new Gauge({
-        name: `${prefix}_circuit_state`,
-        help: 'Circuit state: 1 for the current state, 0 for the others.',
-        labelNames: ['name', 'state'],
-        registers,
-      }),
-  );
-  const transitions = metric(
-    registry,
-    `${prefix}_circuit_transitions_total`,
-    () =>
-      new Counter({
-        name: `${prefix}_circuit_transitions_total`,
-        help: 'Circuit state changes.',
-        labelNames: ['name', 'from', 'to'],
-        registers,
-      }),
-  );
+  // Everything is checked before anything is registered or listened to.
+  const shapes = {} as Record<Which, Shape & { name: string }>;
+  const found = {} as Record<Which, Metric | undefined>;
+  for (const which of Object.keys(SPECS) as Which[]) {
+    const { suffix, type, labelNames } = SPECS[which];
+    const shape = type === 'histogram' ? { type, labelNames, buckets } : { type, labelNames };
+    shapes[which] = { ...shape, name: `${prefix}_${suffix}` };
+    found[which] = registered(registry, shapes[which].name, shape);
+  }
+  const where = `the metrics "${prefix}_*" of this registry`;
+  checkNames(leaves, found.calls === undefined ? undefined : bookOf(found.calls).roster, where);
+
+  const registers = [registry];
+  function metric<M extends Metric>(which: Which, create: (name: string) => M): M {
+    if (found[which] !== undefined) return found[which] as M;
+    const { name, ...shape } = shapes[which];
+    const created = create(name);
+    Object.defineProperty(created, SHAPE, { value: shape });
+    return created;
+  }
+
   const calls = metric(
-    registry,
-    `${prefix}_calls_total`,
-    () =>
+    'calls',
+    (name) =>
       new Counter({
-        name: `${prefix}_calls_total`,
+        name,
         help: 'Calls by policy and outcome.',
-        labelNames: ['name', 'policy', 'outcome'],
+        labelNames: SPECS.calls.labelNames,
         registers,
         // Calls are tallied in plain numbers and handed to prom-client at scrape time, as what
         // was added since the last scrape (so that registry.resetMetrics() still resets): a
         // labelled inc() per call costs ~250 ns of label hashing.
         collect() {
-          for (const tally of talliesOf(this).values()) {
+          for (const tally of bookOf(this).tallies.values()) {
             if (tally.count === tally.reported) continue;
             this.inc(tally.labels, tally.count - tally.reported);
             tally.reported = tally.count;
@@ -162,109 +264,144 @@ export function instrument(
         },
       }),
   );
+  const book = bookOf(calls);
+  const state = metric(
+    'state',
+    (name) =>
+      new Gauge({
+        name,
+        help: 'Circuit state: 1 for the current state, 0 for the others.',
+        labelNames: SPECS.state.labelNames,
+        registers,
+      }),
+  );
+  const transitions = metric(
+    'transitions',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Circuit state changes.',
+        labelNames: SPECS.transitions.labelNames,
+        registers,
+      }),
+  );
   const durations = metric(
-    registry,
-    `${prefix}_call_duration_seconds`,
-    () =>
+    'durations',
+    (name) =>
       new Histogram({
-        name: `${prefix}_call_duration_seconds`,
+        name,
         help: 'Duration of calls through a circuit breaker.',
-        labelNames: ['name', 'outcome'],
-        buckets,
+        labelNames: SPECS.durations.labelNames,
+        buckets: [...buckets],
         registers,
       }),
   );
   const retries = metric(
-    registry,
-    `${prefix}_retries_total`,
-    () =>
-      new Counter({
-        name: `${prefix}_retries_total`,
-        help: 'Retries started.',
-        labelNames: ['name'],
-        registers,
-      }),
+    'retries',
+    (name) =>
+      new Counter({ name, help: 'Retries started.', labelNames: SPECS.retries.labelNames, registers }),
   );
   const giveUps = metric(
-    registry,
-    `${prefix}_retry_give_ups_total`,
-    () =>
+    'giveUps',
+    (name) =>
       new Counter({
-        name: `${prefix}_retry_give_ups_total`,
+        name,
         help: 'Calls that retry gave up on, by reason.',
-        labelNames: ['name', 'reason'],
+        labelNames: SPECS.giveUps.labelNames,
         registers,
       }),
   );
   const injections = metric(
-    registry,
-    `${prefix}_chaos_injections_total`,
-    () =>
+    'injections',
+    (name) =>
       new Counter({
-        name: `${prefix}_chaos_injections_total`,
+        name,
         help: 'Chaos injections by kind.',
-        labelNames: ['name', 'kind'],
+        labelNames: SPECS.injections.labelNames,
         registers,
       }),
   );
-  const inFlight = metric(
-    registry,
-    `${prefix}_bulkhead_in_flight`,
-    () =>
-      new Gauge({
-        name: `${prefix}_bulkhead_in_flight`,
-        help: 'Calls running in a bulkhead.',
-        labelNames: ['name'],
-        registers,
-        collect() {
-          this.reset();
-          for (const b of observers.get(this)?.bulkheads ?? []) this.set({ name: b.name }, b.inFlight);
-        },
-      }),
-  );
-  const queued = metric(
-    registry,
-    `${prefix}_bulkhead_queued`,
-    () =>
-      new Gauge({
-        name: `${prefix}_bulkhead_queued`,
-        help: 'Calls waiting in a bulkhead queue.',
-        labelNames: ['name'],
+  // Read at scrape time; bulkheads that share a name are summed.
+  const bulkheadGauge = (help: string, read: (b: { inFlight: number; queued: number }) => number) =>
+    function gauge(name: string) {
+      return new Gauge({
+        name,
+        help,
+        labelNames: SPECS.inFlight.labelNames,
         registers,
         collect() {
           this.reset();
-          for (const b of observers.get(this)?.bulkheads ?? []) this.set({ name: b.name }, b.queued);
+          for (const [bulkhead, bulkheads] of named(book.roster, 'bulkhead')) {
+            let sum = 0;
+            for (const b of bulkheads.keys()) sum += read(b);
+            this.set({ name: bulkhead }, sum);
+          }
         },
-      }),
+      });
+    };
+  metric(
+    'inFlight',
+    bulkheadGauge('Calls running in a bulkhead.', (b) => b.inFlight),
   );
-  const sink: MetricsSink = {
-    calls: (name, policy, outcome) => {
-      const series = talliesOf(calls);
-      const key = `${name}\0${policy}\0${outcome}`;
-      const tally = series.get(key) ?? { labels: { name, policy, outcome }, count: 0, reported: 0 };
-      series.set(key, tally);
-      return () => {
-        tally.count++;
-      };
-    },
-    durations: (name, outcome) => {
-      const series = durations.labels({ name, outcome });
-      return (seconds) => series.observe(seconds);
-    },
-    state: (name, current) => {
-      for (const s of STATES) state.set({ name, state: s }, s === current ? 1 : 0);
-    },
-    transition: (name, from, to) => transitions.inc({ name, from, to }),
-    retried: (name) => retries.inc({ name }),
-    gaveUp: (name, reason) => giveUps.inc({ name, reason }),
-    injected: (name, kind) => injections.inc({ name, kind }),
-  };
+  metric(
+    'queued',
+    bulkheadGauge('Calls waiting in a bulkhead queue.', (b) => b.queued),
+  );
+
   let observer = observers.get(calls);
   if (observer === undefined) {
-    observer = new Observer(sink);
-    for (const m of [calls, inFlight, queued]) observers.set(m, observer);
+    // prom-client removes one exact label set at a time, so every label value is enumerated.
+    const forget = (policy: PolicyKind, name: string) => {
+      for (const outcome of OUTCOMES) {
+        book.tallies.delete(tallyKey(name, policy, outcome));
+        calls.remove({ name, policy, outcome });
+      }
+      switch (policy) {
+        case 'circuit-breaker':
+          for (const from of STATES) {
+            state.remove({ name, state: from });
+            for (const to of TRANSITIONS[from]) transitions.remove({ name, from, to });
+          }
+          durations.remove({ name, outcome: 'success' });
+          durations.remove({ name, outcome: 'failure' });
+          break;
+        case 'retry':
+          retries.remove({ name });
+          for (const reason of GIVE_UP_REASONS) giveUps.remove({ name, reason });
+          break;
+        case 'chaos':
+          for (const kind of INJECTION_KINDS) injections.remove({ name, kind });
+          break;
+      }
+    };
+    const sink: MetricsSink = {
+      calls: (name, policy, outcome) => {
+        const key = tallyKey(name, policy, outcome);
+        let tally = book.tallies.get(key);
+        if (tally === undefined) {
+          tally = { labels: { name, policy, outcome }, count: 0, reported: 0 };
+          book.tallies.set(key, tally);
+        }
+        const counted = tally;
+        return () => {
+          counted.count++;
+        };
+      },
+      durations: (name, outcome) => {
+        const series = durations.labels({ name, outcome });
+        return (seconds) => series.observe(seconds);
+      },
+      state: (name, current) => {
+        for (const s of STATES) state.set({ name, state: s }, s === current ? 1 : 0);
+      },
+      transition: (name, from, to) => transitions.inc({ name, from, to }),
+      retried: (name) => retries.inc({ name }),
+      gaveUp: (name, reason) => giveUps.inc({ name, reason }),
+      injected: (name, kind) => injections.inc({ name, kind }),
+      forget,
+    };
+    observer = new Observer(sink, where, book.roster);
+    observers.set(calls, observer);
   }
-  const release = observer.observe(target);
-
-  return { registry, dispose: release };
+  return { registry, dispose: observer.observe(leaves) };
 }

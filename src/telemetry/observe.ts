@@ -1,11 +1,11 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { BulkheadPolicy } from '../bulkhead/bulkhead.js';
-import type { ChaosPolicy } from '../chaos/inject.js';
+import type { ChaosPolicy, InjectedEvent } from '../chaos/inject.js';
 import type { CircuitBreaker } from '../circuit-breaker/circuit-breaker.js';
 import type { CircuitState } from '../circuit-breaker/state.js';
 import type { FallbackPolicy } from '../fallback/fallback.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { RetryPolicy } from '../retry/retry.js';
+import type { GaveUpEvent, RetryPolicy } from '../retry/retry.js';
 import type { TimeoutPolicy } from '../timeout/timeout.js';
 import { show } from '../validate.js';
 
@@ -19,13 +19,46 @@ export type CallOutcome =
   | 'fallback'
   | 'stale_fallback';
 
+// The closed sets of label values, as records so that the compiler rejects a missing or unknown one:
+// removing a policy's series enumerates them (prom-client removes one exact label set at a time).
+const OUTCOME_SET: Record<CallOutcome, true> = {
+  success: true,
+  failure: true,
+  rejected: true,
+  ignored: true,
+  timeout: true,
+  fallback: true,
+  stale_fallback: true,
+};
+const GIVE_UP_REASON_SET: Record<GaveUpEvent['reason'], true> = {
+  'retries-exhausted': true,
+  'not-retryable': true,
+  'retry-after-too-long': true,
+  'max-elapsed': true,
+  'budget-exhausted': true,
+};
+const INJECTION_KIND_SET: Record<InjectedEvent['kind'], true> = {
+  fault: true,
+  latency: true,
+  outcome: true,
+  behavior: true,
+};
+export const OUTCOMES = Object.keys(OUTCOME_SET) as readonly CallOutcome[];
+export const GIVE_UP_REASONS = Object.keys(GIVE_UP_REASON_SET) as readonly GaveUpEvent['reason'][];
+export const INJECTION_KINDS = Object.keys(INJECTION_KIND_SET) as readonly InjectedEvent['kind'][];
+
+/** Buckets (seconds) of the call duration histogram, in both adapters. */
+export const DEFAULT_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
 /** Where an adapter (Prometheus, OpenTelemetry) records what {@link observe} sees. */
 export interface MetricsSink {
   /**
    * Returns the counter of one series of calls. Asked once per policy and outcome when the
    * listeners are added, so that counting a call does no label lookup.
    */
-  calls(name: string, policy: string, outcome: CallOutcome): () => void;
+  calls(name: string, policy: PolicyKind, outcome: CallOutcome): () => void;
   /** Returns the recorder of one series of breaker call durations, in seconds; asked once, like {@link calls}. */
   durations(name: string, outcome: 'success' | 'failure'): (seconds: number) => void;
   state(name: string, state: CircuitState): void;
@@ -33,6 +66,11 @@ export interface MetricsSink {
   retried(name: string): void;
   gaveUp(name: string, reason: string): void;
   injected(name: string, kind: string): void;
+  /**
+   * Drops every series of the policies of `kind` called `name`: the last of them is no longer
+   * observed (its listeners are already gone).
+   */
+  forget(kind: PolicyKind, name: string): void;
 }
 
 /** Every policy breakwater ships, told apart by `kind` so that two copies of the package still work. */
@@ -46,7 +84,16 @@ type Known =
   | Pipeline;
 
 /** A policy that emits events (a pipeline's leaves). */
-type Leaf = Exclude<Known, Pipeline>;
+export type Leaf = Exclude<Known, Pipeline>;
+
+export type PolicyKind = Leaf['kind'];
+
+/**
+ * The policies recorded into one set of metrics, by kind and name, each with the number of
+ * observers listening to it. Series are labelled by name (and kind), so this is what tells
+ * whether a name is free, and when the last policy behind a series is gone.
+ */
+export type Roster = Map<PolicyKind, Map<string, Map<Leaf, number>>>;
 
 /** The listeners one {@link Observer} holds on one policy, and how many `observe` calls hold them. */
 interface Hold {
@@ -58,39 +105,43 @@ interface Hold {
  * Forwards the events of policies to one `sink`, each policy listened to once however
  * many `observe` calls reach it: two instrumented pipelines that share a breaker or a
  * bulkhead, or the same policy instrumented twice into one registry, count each event
- * once. The listeners of a policy go when the last `observe` call holding it is released.
+ * once. The listeners of a policy go when the last `observe` call holding it is released,
+ * and its series with the last policy of its kind and name.
  */
 export class Observer {
   private readonly holds = new Map<Leaf, Hold>();
 
-  constructor(private readonly sink: MetricsSink) {}
+  /**
+   * @param where names the metrics in errors, e.g. `the metrics "breakwater_*" of this registry`.
+   * @param roster shared by the observers that write into the same metrics (two copies of breakwater).
+   */
+  constructor(
+    private readonly sink: MetricsSink,
+    readonly where: string,
+    readonly roster: Roster = new Map(),
+  ) {}
 
-  /** The breakers observed now, for the state gauge. */
-  get breakers(): CircuitBreaker[] {
-    return this.leaves().filter((p): p is CircuitBreaker => p.kind === 'circuit-breaker');
-  }
-
-  /** The bulkheads observed now, for gauges read at scrape time. */
-  get bulkheads(): BulkheadPolicy[] {
-    return this.leaves().filter((p): p is BulkheadPolicy => p.kind === 'bulkhead');
-  }
-
-  /** Policies observed now. */
+  /** Policies this observer listens to now. */
   get size(): number {
     return this.holds.size;
   }
 
   /**
    * Walks `target` (into pipelines, at any depth) and observes every policy in it. Checks
-   * the whole target first: a TypeError for anything but a breakwater policy leaves no
-   * listener behind. Returns the release of exactly what this call took; releasing twice is harmless.
+   * the whole target first: a TypeError for anything but a breakwater policy, or for a
+   * breaker whose name another breaker holds in these metrics, leaves no listener behind.
+   * Returns the release of exactly what this call took; releasing twice is harmless.
    */
   observe(target: object | readonly object[]): () => void {
     const leaves = policiesOf(target);
+    checkNames(leaves, this.roster, this.where);
     for (const leaf of leaves) {
       const hold = this.holds.get(leaf);
       if (hold !== undefined) hold.count++;
-      else this.holds.set(leaf, { count: 1, remove: listenTo(leaf, this.sink) });
+      else {
+        this.holds.set(leaf, { count: 1, remove: listenTo(leaf, this.sink) });
+        enroll(this.roster, leaf);
+      }
     }
     let released = false;
     return () => {
@@ -98,17 +149,74 @@ export class Observer {
       released = true;
       for (const leaf of leaves) {
         const hold = this.holds.get(leaf)!;
-        if (--hold.count === 0) {
-          this.holds.delete(leaf);
-          hold.remove();
-        }
+        if (--hold.count !== 0) continue;
+        this.holds.delete(leaf);
+        hold.remove();
+        if (unenroll(this.roster, leaf)) this.sink.forget(leaf.kind, leaf.name);
       }
     };
   }
+}
 
-  private leaves(): Leaf[] {
-    return [...this.holds.keys()];
+/**
+ * Throws a TypeError if a breaker of `leaves` is named like another breaker in `leaves` or
+ * in `roster`: the state gauge of a name can show one state. Other policies sharing a
+ * name add into the same series (their counters and bulkhead gauges sum), as documented.
+ */
+export function checkNames(leaves: readonly Leaf[], roster: Roster | undefined, where: string): void {
+  const breakers = roster?.get('circuit-breaker');
+  const seen = new Map<string, Leaf>();
+  for (const leaf of leaves) {
+    if (leaf.kind !== 'circuit-breaker') continue;
+    const other = seen.get(leaf.name) ?? breakers?.get(leaf.name)?.keys().next().value;
+    if (other !== undefined && other !== leaf) {
+      throw new TypeError(
+        `instrument: two circuit breakers are named ${JSON.stringify(leaf.name)} in ${where}; ` +
+          'give each breaker its own name (the state gauge shows one state per name)',
+      );
+    }
+    seen.set(leaf.name, leaf);
   }
+}
+
+/** The policies of `kind` in `roster`, by name. */
+export function named<K extends PolicyKind>(
+  roster: Roster,
+  kind: K,
+): ReadonlyMap<string, ReadonlyMap<Extract<Leaf, { kind: K }>, number>> {
+  return (roster.get(kind) ?? EMPTY) as ReadonlyMap<string, ReadonlyMap<Extract<Leaf, { kind: K }>, number>>;
+}
+
+const EMPTY: ReadonlyMap<never, never> = new Map<never, never>();
+
+function enroll(roster: Roster, leaf: Leaf): void {
+  let byName = roster.get(leaf.kind);
+  if (byName === undefined) {
+    byName = new Map();
+    roster.set(leaf.kind, byName);
+  }
+  let policies = byName.get(leaf.name);
+  if (policies === undefined) {
+    policies = new Map();
+    byName.set(leaf.name, policies);
+  }
+  policies.set(leaf, (policies.get(leaf) ?? 0) + 1);
+}
+
+/** Takes one observer's hold of `leaf` off `roster`; true when no policy of its kind and name is left. */
+function unenroll(roster: Roster, leaf: Leaf): boolean {
+  const byName = roster.get(leaf.kind)!;
+  const policies = byName.get(leaf.name)!;
+  const count = policies.get(leaf)! - 1;
+  if (count !== 0) {
+    policies.set(leaf, count);
+    return false;
+  }
+  policies.delete(leaf);
+  if (policies.size !== 0) return false;
+  byName.delete(leaf.name);
+  if (byName.size === 0) roster.delete(leaf.kind);
+  return true;
 }
 
 /** The policies of `target`, each once, pipelines flattened; throws a TypeError for anything else. */

@@ -1,12 +1,10 @@
-import { type Attributes, metrics } from '@opentelemetry/api';
+import { metrics } from '@opentelemetry/api';
 import {
   AggregationTemporality,
   DataPointType,
   type Histogram,
   InMemoryMetricExporter,
   MeterProvider,
-  type MetricData,
-  MetricReader,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,63 +21,7 @@ import {
 } from '../../src/index.js';
 import { instrument } from '../../src/opentelemetry/index.js';
 import { ManualClock } from '../../src/testing/index.js';
-
-/** A reader whose `collect()` the test calls: what an exporter would be handed, on demand. */
-class TestReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
-
-/** One collection, read by instrument name and exact attributes. */
-class Collected {
-  constructor(readonly metrics: MetricData[]) {}
-
-  get names(): string[] {
-    return this.metrics.map((m) => m.descriptor.name).sort();
-  }
-
-  metric(name: string): MetricData | undefined {
-    return this.metrics.find((m) => m.descriptor.name === name);
-  }
-
-  points(name: string): { attributes: Attributes; value: unknown }[] {
-    return (this.metric(name)?.dataPoints ?? []) as { attributes: Attributes; value: unknown }[];
-  }
-
-  /** The value of the data point with exactly these attributes. */
-  value<V = number>(name: string, attributes: Attributes): V | undefined {
-    const keys = Object.keys(attributes);
-    const found = this.points(name).filter(
-      (p) =>
-        Object.keys(p.attributes).length === keys.length &&
-        keys.every((k) => p.attributes[k] === attributes[k]),
-    );
-    if (found.length > 1) throw new Error(`${found.length} points of ${name} ${JSON.stringify(attributes)}`);
-    return found[0]?.value as V | undefined;
-  }
-
-  /** `{ attributeValue: value }` over the points of `name` whose attributes include `where`. */
-  by(name: string, key: string, where: Attributes = {}): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const p of this.points(name)) {
-      if (Object.entries(where).every(([k, v]) => p.attributes[k] === v))
-        out[String(p.attributes[key])] = p.value;
-    }
-    return out;
-  }
-}
-
-async function collect(reader: MetricReader): Promise<Collected> {
-  const { resourceMetrics, errors } = await reader.collect();
-  expect(errors).toEqual([]);
-  return new Collected(resourceMetrics.scopeMetrics.flatMap((s) => s.metrics));
-}
-
-function setup() {
-  const reader = new TestReader();
-  const provider = new MeterProvider({ readers: [reader] });
-  return { reader, provider, meter: provider.getMeter('test') };
-}
+import { Collected, collect, recording, setup } from './collected.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void } {
   let resolve!: (value: T) => void;
@@ -187,9 +129,10 @@ describe('opentelemetry: a whole pipeline read back through a metric reader', ()
       'db/circuit-breaker/success=5',
     ]);
     expect(c.value('breakwater.retries', { name: 'db-retry' })).toBe(3);
+    // As in the Prometheus test: exhausted on key a; rejected by the open circuit on z, b and c.
     expect(c.by('breakwater.retry.give_ups', 'reason', { name: 'db-retry' })).toEqual({
-      'retries-exhausted': 3,
-      'not-retryable': 1,
+      'retries-exhausted': 1,
+      'not-retryable': 3,
     });
     expect(c.value('breakwater.chaos.injections', { name: 'db-chaos', kind: 'fault' })).toBe(3);
     expect(
@@ -206,6 +149,11 @@ describe('opentelemetry: a whole pipeline read back through a metric reader', ()
     expect(success.count).toBe(5);
     expect(success.sum).toBeCloseTo(0.03, 12);
     expect(success.min).toBe(0);
+    // The same buckets (seconds) as the Prometheus histogram, not the SDK's default bounds for milliseconds.
+    expect(success.buckets.boundaries).toEqual([
+      0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]);
+    expect(success.buckets.counts.slice(0, 4)).toEqual([2, 1, 1, 1]);
     expect(success.max).toBe(0.015);
     const failure = c.value<Histogram>('breakwater.call.duration', { name: 'db', outcome: 'failure' })!;
     expect(failure.count).toBe(4);
@@ -238,9 +186,10 @@ describe('opentelemetry: instrument()', () => {
     handle.dispose();
   });
 
-  it('dispose() stops recording and removes the observable callbacks', async () => {
-    const { reader, provider, meter } = setup();
+  it('dispose() stops recording, reports the gauges as 0 once, then removes the observable callback', async () => {
+    const { reader, provider, meter: sdkMeter } = setup();
     providers.push(provider);
+    const { meter, calls } = recording(sdkMeter);
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ name: 'd', failureThreshold: 1, clock });
     const pool = bulkhead({ name: 'p', maxConcurrent: 1 });
@@ -249,10 +198,12 @@ describe('opentelemetry: instrument()', () => {
     const before = breaker.eventNames().map((e) => `${String(e)}:${breaker.listenerCount(e)}`);
     const handle = instrument(pipeline(pool, breaker), { meter });
     await pipeline(pool, breaker).execute(takes(clock, 3, 1));
+    const gate = deferred<void>();
+    const running = pool.execute(() => gate.promise);
     let c = await collect(reader);
     expect(c.value('breakwater.calls', { name: 'd', policy: 'circuit-breaker', outcome: 'success' })).toBe(1);
-    expect(c.points('breakwater.circuit.state')).toHaveLength(5);
-    expect(c.points('breakwater.bulkhead.in_flight')).toHaveLength(1);
+    expect(c.by('breakwater.circuit.state', 'state', { name: 'd' })).toEqual(onlyState('closed'));
+    expect(c.value('breakwater.bulkhead.in_flight', { name: 'p' })).toBe(1);
 
     handle.dispose();
     expect(breaker.eventNames().map((e) => `${String(e)}:${breaker.listenerCount(e)}`)).toEqual(before);
@@ -260,19 +211,24 @@ describe('opentelemetry: instrument()', () => {
     await breaker.execute(() => 1);
     await expect(breaker.execute(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
     expect(breaker.state).toBe('open');
-    const gate = deferred<void>();
-    const running = pool.execute(() => gate.promise);
+    // The callback stays until it has reported the disposed policies once.
+    expect(calls.filter((k) => k === 'removeBatchObservableCallback')).toHaveLength(0);
     c = await collect(reader);
+    // Counters and histograms: the API cannot delete a series, and this cumulative reader keeps the last values.
     expect(c.by('breakwater.calls', 'outcome', { name: 'd' })).toEqual({ success: 1 });
     expect(c.points('breakwater.circuit.transitions')).toEqual([]);
     expect(c.value<Histogram>('breakwater.call.duration', { name: 'd', outcome: 'success' })?.count).toBe(1);
-    // No callback reads the breaker or the bulkhead any more: the SDK keeps the last observed
-    // (cumulative) values, closed and 0, though the breaker is open and the bulkhead busy now.
-    expect(c.by('breakwater.circuit.state', 'state', { name: 'd' })).toEqual(onlyState('closed'));
+    // Gauges: 0 for every state, and nothing in flight, rather than the stale closed and 1
+    // (nor the live open and 1: the breaker and the bulkhead are no longer read).
+    expect(c.by('breakwater.circuit.state', 'state', { name: 'd' })).toEqual(onlyState('none'));
     expect(c.value('breakwater.bulkhead.in_flight', { name: 'p' })).toBe(0);
+    expect(calls.filter((k) => k === 'removeBatchObservableCallback')).toHaveLength(1);
+    c = await collect(reader);
+    expect(c.by('breakwater.circuit.state', 'state', { name: 'd' })).toEqual(onlyState('none'));
     gate.resolve();
     await running;
     handle.dispose(); // twice is harmless
+    expect(calls.filter((k) => k === 'removeBatchObservableCallback')).toHaveLength(1);
   });
 
   it('counts a breaker shared by two instrumented pipelines on one meter once', async () => {
