@@ -23,16 +23,21 @@ app.get('/metrics', async (_request, reply) =>
 );
 app.get('/search', async () => policy.execute(async () => ({ hits: [] })));
 
-await app.listen({ port: 0, host: '127.0.0.1' });
-const address = app.server.address();
-const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-await fetch(`${base}/search`);
-const response = await fetch(`${base}/health`);
-console.log('GET /health', response.status, await response.text());
-console.log(
-  (await (await fetch(`${base}/metrics`)).text())
-    .split('\n')
-    .filter((l) => l.includes('_calls_total{'))
-    .join('\n'),
-);
-await app.close();
+// A function rather than top-level await, so the example also runs when pasted into a CommonJS project.
+async function main(): Promise<void> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  await fetch(`${base}/search`);
+  const response = await fetch(`${base}/health`);
+  console.log('GET /health', response.status, await response.text());
+  console.log(
+    (await (await fetch(`${base}/metrics`)).text())
+      .split('\n')
+      .filter((l) => l.includes('_calls_total{'))
+      .join('\n'),
+  );
+  await app.close();
+}
+
+void main();

@@ -56,8 +56,13 @@ const server = http.createServer((_req, res) => {
   else
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ sku: 'A-1', stock: 7 }));
 });
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const started = Date.now();
-const body = await getJson(`http://127.0.0.1:${(server.address() as AddressInfo).port}/stock`);
-console.log(body, `after ${Date.now() - started} ms and ${hits} requests (waited out Retry-After: 1)`);
-server.close();
+// A function rather than top-level await, so the example also runs when pasted into a CommonJS project.
+async function main(): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const started = Date.now();
+  const body = await getJson(`http://127.0.0.1:${(server.address() as AddressInfo).port}/stock`);
+  console.log(body, `after ${Date.now() - started} ms and ${hits} requests (waited out Retry-After: 1)`);
+  server.close();
+}
+
+void main();

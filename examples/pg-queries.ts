@@ -52,16 +52,21 @@ const policy = pipeline(
 
 breaker.on('stateChanged', ({ from, to, reason }) => console.log(`orders-db: ${from} -> ${to} (${reason})`));
 
-try {
-  for (let request = 1; request <= 3; request++) {
-    const started = performance.now();
-    const rows = await policy.execute(
-      async ({ signal }) => (await db.query('select now() as now', [], { signal })).rows,
-      { key: 'now' },
-    );
-    console.log(rows);
-    console.log(`request ${request} answered in ${Math.round(performance.now() - started)} ms`);
+// A function rather than top-level await, so the example also runs when pasted into a CommonJS project.
+async function main(): Promise<void> {
+  try {
+    for (let request = 1; request <= 3; request++) {
+      const started = performance.now();
+      const rows = await policy.execute(
+        async ({ signal }) => (await db.query('select now() as now', [], { signal })).rows,
+        { key: 'now' },
+      );
+      console.log(rows);
+      console.log(`request ${request} answered in ${Math.round(performance.now() - started)} ms`);
+    }
+  } finally {
+    await pool.end();
   }
-} finally {
-  await pool.end();
 }
+
+void main();

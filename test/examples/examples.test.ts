@@ -94,3 +94,18 @@ describe.runIf(postgres)('examples against PostgreSQL on 127.0.0.1:5432', () => 
     TEST_TIMEOUT,
   );
 });
+
+describe('examples pasted into a CommonJS project', () => {
+  it.each([
+    'express-health-metrics.ts',
+    'fastify-health-metrics.ts',
+    'fetch-retry-after.ts',
+    'pg-queries.ts',
+  ])('%s compiles to CommonJS (no top-level await)', async (file) => {
+    const { transform } = await import('esbuild');
+    const { readFile } = await import('node:fs/promises');
+    const source = await readFile(new URL(`../../examples/${file}`, import.meta.url), 'utf8');
+    const output = await transform(source, { loader: 'ts', format: 'cjs' });
+    expect(output.code).toContain('require(');
+  });
+});
