@@ -6,13 +6,13 @@ export {
   BrokenCircuitError,
   BulkheadRejectedError,
   IsolatedCircuitError,
-  ListenerError,
   isBreakwaterError,
   isBrokenCircuitError,
   isBulkheadRejectedError,
   isIsolatedCircuitError,
   isListenerError,
   isTimeoutError,
+  ListenerError,
   TimeoutError,
 } from './errors.js';
 export * from './fallback/index.js';

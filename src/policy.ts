@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock, RandomSource } from './clock.js';
-import { show } from './validate.js';
+import { isInstance, readable, show } from './validate.js';
 
 /** What a policy hands to the function it runs. */
 export interface ExecuteContext {
@@ -134,18 +134,21 @@ export const ROOT: Context = new CallContext(NEVER_ABORTED, 0, undefined);
  */
 export function contextOf(options: ExecuteOptions | undefined): Context {
   if (options === undefined) return ROOT;
-  if (options instanceof Context) return options;
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`execute options must be an object, got ${show(options)}`);
   }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new TypeError(`signal must be an AbortSignal, got ${show(options.signal)}`);
+  if (isInstance('execute options', options, Context)) return options as Context;
+  // Each read once: a getter cannot answer one value to the check and another to the call.
+  const signal = readable('execute options.signal', () => options.signal);
+  const key = readable('execute options.key', () => options.key);
+  if (signal !== undefined && !isInstance('signal', signal, AbortSignal)) {
+    throw new TypeError(`signal must be an AbortSignal, got ${show(signal)}`);
   }
-  if (options.key !== undefined && typeof options.key !== 'string') {
-    throw new TypeError(`key must be a string, got ${show(options.key)}`);
+  if (key !== undefined && typeof key !== 'string') {
+    throw new TypeError(`key must be a string, got ${show(key)}`);
   }
-  if (options.signal === undefined && options.key === undefined) return ROOT;
-  return new CallContext(options.signal ?? NEVER_ABORTED, 0, options.key);
+  if (signal === undefined && key === undefined) return ROOT;
+  return new CallContext(signal ?? NEVER_ABORTED, 0, key);
 }
 
 /** The clock and random source a `pipeline` hands to the policies that were given none of their own. */
@@ -170,7 +173,9 @@ export function tryContextOf(options: ExecuteOptions | undefined): Context | Typ
   try {
     return contextOf(options);
   } catch (error) {
-    return error as TypeError;
+    return error instanceof TypeError
+      ? error
+      : new TypeError('execute options could not be read', { cause: error });
   }
 }
 

@@ -76,7 +76,7 @@ export function string(name: string, value: unknown): string {
  * getter cannot answer one value to validation and another to use.
  */
 export function object(name: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || value === null || readable(name, () => Array.isArray(value))) {
     throw new TypeError(`${name} must be an object, got ${show(value)}`);
   }
   const copy: Record<string, unknown> = Object.create(null);
@@ -87,6 +87,27 @@ export function object(name: string, value: unknown): Record<string, unknown> {
     throw new TypeError(`${name}${key === '' ? '' : `.${key}`} could not be read`, { cause: error });
   }
   return copy;
+}
+
+/**
+ * Runs `read` (a property read, an `instanceof`) on a value from outside, turning whatever a
+ * hostile getter or Proxy throws into a TypeError that names the option.
+ */
+export function readable<T>(name: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new TypeError(`${name} could not be read`, { cause: error });
+  }
+}
+
+/** `value instanceof type`, for a value from outside (a Proxy's getPrototypeOf may throw). */
+export function isInstance(
+  name: string,
+  value: unknown,
+  type: abstract new (...args: never[]) => unknown,
+): boolean {
+  return typeof value === 'object' && value !== null && readable(name, () => value instanceof type);
 }
 
 /** Node fires a timer of more than 2^31 - 1 ms (about 24.8 days) after 1 ms: the longest wait a timer can take. */
@@ -124,7 +145,8 @@ export function clock(name: string, value: unknown): Clock {
   if (typeof value !== 'object' || value === null)
     throw new TypeError(`${name} must be a Clock, got ${show(value)}`);
   const c = value as Partial<Clock>;
-  if (typeof c.now !== 'function' || typeof c.setTimeout !== 'function') {
+  const [now, setTimeout] = readable(name, () => [c.now, c.setTimeout]);
+  if (typeof now !== 'function' || typeof setTimeout !== 'function') {
     throw new TypeError(`${name} must have now() and setTimeout(callback, ms), got ${show(value)}`);
   }
   return value as Clock;

@@ -151,7 +151,7 @@ class FaultPolicy extends ChaosPolicy {
     super('injectFault', options, ['error']);
     if (
       options.error !== undefined &&
-      !(options.error instanceof Error) &&
+      !v.isInstance('error', options.error, Error) &&
       typeof options.error !== 'function'
     ) {
       throw new TypeError(`error must be an Error or a function returning one, got ${v.show(options.error)}`);

@@ -1,4 +1,4 @@
-import { show } from '../validate.js';
+import { readable, show } from '../validate.js';
 import { type CircuitState, STATES } from './state.js';
 
 /**
@@ -25,15 +25,16 @@ const KEYS = ['version', 'state', 'openUntil', 'consecutiveOpens'];
  * set): a snapshot cannot hold a circuit open for longer than the breaker itself would.
  */
 export function parseSnapshot(value: unknown, now: number, longest: number): CircuitSnapshot {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (typeof value !== 'object' || value === null || readable('initialState', () => Array.isArray(value))) {
     throw new TypeError(`initialState must be an object from snapshot(), got ${show(value)}`);
   }
-  for (const key of Reflect.ownKeys(value)) {
+  for (const key of readable('initialState', () => Reflect.ownKeys(value))) {
     if (typeof key !== 'string' || !KEYS.includes(key)) {
       throw new TypeError(`initialState has an unknown field ${String(key)}`);
     }
   }
-  const own = (key: string): unknown => Object.getOwnPropertyDescriptor(value, key)?.value;
+  const own = (key: string): unknown =>
+    readable(`initialState.${key}`, () => Object.getOwnPropertyDescriptor(value, key)?.value);
   const version = own('version');
   if (version !== 1) throw new TypeError(`initialState.version must be 1, got ${show(version)}`);
   const state = own('state');

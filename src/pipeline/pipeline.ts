@@ -26,7 +26,12 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
 
   constructor(policies: P, defaults: PolicyDefaults = {}) {
     policies.forEach((policy, i) => {
-      if (typeof policy !== 'object' || policy === null || typeof policy.execute !== 'function') {
+      const name = `pipeline: argument ${i + 1}`;
+      if (
+        typeof policy !== 'object' ||
+        policy === null ||
+        typeof v.readable(name, () => policy.execute) !== 'function'
+      ) {
         throw new TypeError(
           `pipeline: argument ${i + 1} must be a policy with execute(fn, options), got ${v.show(policy)}`,
         );
@@ -74,7 +79,9 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
 
 function isPolicy(value: unknown): value is Policy<unknown> {
   return (
-    typeof value === 'object' && value !== null && typeof (value as Policy<unknown>).execute === 'function'
+    typeof value === 'object' &&
+    value !== null &&
+    typeof v.readable('pipeline: argument 1', () => (value as Policy<unknown>).execute) === 'function'
   );
 }
 

@@ -58,16 +58,16 @@ export interface ExponentialOptions {
 export function exponential(options: ExponentialOptions = {}): Backoff {
   const o = v.object('exponential options', options);
   v.knownKeys('exponential', o, ['initial', 'max', 'factor', 'jitter']);
-  const initial = options.initial === undefined ? 100 : v.milliseconds('initial', options.initial);
-  const max = options.max === undefined ? 30_000 : v.milliseconds('max', options.max);
+  const initial = o.initial === undefined ? 100 : v.milliseconds('initial', o.initial);
+  const max = o.max === undefined ? 30_000 : v.milliseconds('max', o.max);
   if (max < initial) throw new RangeError(`max must be >= initial (${initial}), got ${max}`);
-  const factor = options.factor ?? 2;
+  const factor = o.factor === undefined ? 2 : o.factor;
   if (typeof factor !== 'number')
     throw new TypeError(`factor must be a finite number >= 1, got ${v.show(factor)}`);
   if (!(factor >= 1) || !Number.isFinite(factor)) {
     throw new RangeError(`factor must be a finite number >= 1, got ${v.show(factor)}`);
   }
-  const jitter = options.jitter ?? 'none';
+  const jitter = o.jitter === undefined ? 'none' : o.jitter;
   switch (jitter) {
     case 'none':
       return (attempt) => Math.min(max, initial * factor ** (attempt - 1));

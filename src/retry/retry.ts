@@ -178,10 +178,10 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsD
     ) {
       throw new RangeError('retries: Infinity needs maxElapsed or budget to bound it, got neither');
     }
-    if (budget instanceof RetryBudget) {
+    if (v.isInstance('budget', budget, RetryBudget)) {
       // A shared budget given no clock counts time on this policy's clock, as one built from options does.
-      if (this.clock !== undefined) budget[ADOPT_DEFAULTS]({ clock: this.clock });
-      this.budget = budget;
+      if (this.clock !== undefined) (budget as RetryBudget)[ADOPT_DEFAULTS]({ clock: this.clock });
+      this.budget = budget as RetryBudget;
     } else {
       this.budget =
         budget === undefined

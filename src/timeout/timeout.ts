@@ -81,7 +81,9 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     super();
     if (
       typeof options !== 'number' &&
-      (typeof options !== 'object' || options === null || Array.isArray(options))
+      (typeof options !== 'object' ||
+        options === null ||
+        v.readable('timeout options', () => Array.isArray(options)))
     )
       throw new TypeError(
         `timeout options must be a number of ms or an options object, got ${v.show(options)}`,
