@@ -1,5 +1,6 @@
-/** A timer set through a {@link Clock}; `clear()` is idempotent. */
+/** A timer set through {@link Clock.setTimeout}, to cancel it before it fires. */
 export interface TimerHandle {
+  /** Cancels the timer; calling it again, or after the timer fired, does nothing. */
   clear(): void;
 }
 
@@ -25,15 +26,16 @@ export interface Clock {
 /** A source of uniformly distributed numbers in `[0, 1)`, like `Math.random`. */
 export type RandomSource = () => number;
 
-/**
- * The system clock: ref'd `setTimeout`, and a `now()` that reads milliseconds since the
- * epoch from the monotonic clock (`performance.timeOrigin + performance.now()`). It never
- * steps back or jumps when the wall clock is set (NTP, a VM resumed), so deadlines and
- * open timeouts keep their length; it still means the same across processes, so a
- * `snapshot()` taken in one can be restored in another (give or take clock drift).
- */
 const ORIGIN = performance.timeOrigin;
 
+/**
+ * The clock every policy uses unless given another: ref'd `setTimeout`, and a `now()` that
+ * reads milliseconds since the epoch from the monotonic clock (`performance.timeOrigin +
+ * performance.now()`). It never steps back or jumps when the wall clock is set (NTP, a VM
+ * resumed), so deadlines and open timeouts keep their length; it still means the same across
+ * processes, so a `snapshot()` taken in one can be restored in another (give or take clock
+ * drift). Timers longer than 2^31 - 1 ms (about 24.8 days) are chained, not fired early.
+ */
 export const systemClock: Clock = {
   now: () => ORIGIN + performance.now(),
   setTimeout(callback, ms) {

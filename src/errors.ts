@@ -110,8 +110,11 @@ export function isTimeoutError(error: unknown): error is TimeoutError {
  * call waited in the queue longer than `queueTimeout` (`queue-timeout`).
  */
 export class BulkheadRejectedError extends BreakwaterError {
+  /** `full`: turned away on arrival; `queue-timeout`: waited in the queue past `queueTimeout`. */
   readonly reason: 'full' | 'queue-timeout';
+  /** The bulkhead's `maxConcurrent` (calls allowed to run at once), to tell which limit was hit. */
   readonly maxConcurrent: number;
+  /** The bulkhead's `maxQueue` (calls allowed to wait); 0 when it queues nothing. */
   readonly maxQueue: number;
 
   constructor(reason: 'full' | 'queue-timeout', maxConcurrent: number, maxQueue: number) {

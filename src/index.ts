@@ -1,3 +1,9 @@
+/**
+ * Resilience policies for Node.js services: circuit breaker, retry, timeout, bulkhead and
+ * fallback, composed with `pipeline`, plus a health monitor, all on an injectable clock.
+ * @packageDocumentation
+ * @module breakwater
+ */
 export * from './bulkhead/index.js';
 export * from './circuit-breaker/index.js';
 export { type Clock, type RandomSource, systemClock, type TimerHandle } from './clock.js';

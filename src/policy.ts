@@ -28,6 +28,17 @@ export type Operation<T> = (context: ExecuteContext) => PromiseLike<T> | T;
  * `Extra` is what the policy may answer instead of the function's result (a fallback's value).
  */
 export interface Policy<Extra = never> {
+  /**
+   * Runs `fn` under this policy's rule and settles as it does, or as the rule decides
+   * (rejected without running, retried, timed out, answered by a fallback). Pass
+   * `ctx.signal` on to the I/O that `fn` does, so that a timeout or the caller's abort
+   * ends it. Always answers a promise: bad arguments reject it rather than throw.
+   *
+   * @example
+   * ```ts
+   * const rows = await policy.execute(({ signal }) => db.query(sql, { signal }), { signal: req.signal });
+   * ```
+   */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra>;
   /** Type-level only (never set): carries `Extra` so that `pipeline` can add it to its result type. */
   readonly [EXTRA]?: Extra;
@@ -153,14 +164,21 @@ export function contextOf(options: ExecuteOptions | undefined): Context {
 
 /** The clock and random source a `pipeline` hands to the policies that were given none of their own. */
 export interface PolicyDefaults {
+  /** Times what policies given no clock wait on or measure: timeouts, retry delays, durations. */
   readonly clock?: Clock;
+  /** Feeds the random choices of policies given no random source: retry jitter, chaos injection. */
   readonly random?: RandomSource;
 }
 
 /** How `pipeline` hands its defaults to a policy; policies that use a clock or randomness implement it. */
 export const ADOPT_DEFAULTS: unique symbol = Symbol('breakwater.adoptDefaults');
 
+/**
+ * A policy that takes a pipeline's {@link PolicyDefaults}. Plumbing between breakwater's own
+ * policies: its member is internal, so the published types carry the interface empty.
+ */
 export interface AdoptsDefaults {
+  /** @internal Fills in what the policy was not given; the first pipeline to hand a default wins. */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void;
 }
 

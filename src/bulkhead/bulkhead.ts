@@ -36,11 +36,21 @@ export interface BulkheadOptions {
   clock?: Clock;
 }
 
+/** Payload of the {@link BulkheadEvents.rejected | rejected} event. */
 export interface BulkheadRejectedEvent {
+  /**
+   * `full`: every slot and queue place was taken on arrival; `queue-timeout`: the call
+   * waited in the queue past `queueTimeout`.
+   */
   readonly reason: 'full' | 'queue-timeout';
 }
 
+/** The events of a {@link BulkheadPolicy}, each with one payload object. */
 export interface BulkheadEvents {
+  /**
+   * A call was turned away with a {@link BulkheadRejectedError}, just before its promise
+   * rejects. A queued call whose caller aborted it leaves the queue without this event.
+   */
   rejected: [BulkheadRejectedEvent];
 }
 
@@ -71,8 +81,11 @@ class Waiter {
 
 /** Limits how many calls run at once. See {@link bulkhead}. */
 export class BulkheadPolicy extends Emitter<BulkheadEvents> implements Policy, AdoptsDefaults {
+  /** Names the policy in metrics and health reports. */
   readonly name: string;
+  /** Calls that may run at once (`Infinity` for no limit). */
   readonly maxConcurrent: number;
+  /** Calls that may wait for a slot (`Infinity` for an unbounded queue, 0 for none). */
   readonly maxQueue: number;
   /** The queue's time limit as given; `undefined` and `Infinity` both mean none. */
   readonly queueTimeout: number | undefined;
@@ -99,6 +112,7 @@ export class BulkheadPolicy extends Emitter<BulkheadEvents> implements Policy, A
     return 'bulkhead';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
   }
@@ -113,6 +127,15 @@ export class BulkheadPolicy extends Emitter<BulkheadEvents> implements Policy, A
     return this.waiting;
   }
 
+  /**
+   * Runs `fn` in a free slot, or queues it until one is handed over. The slot is held until
+   * `fn` settles, whatever the outcome; the result or error passes through unchanged.
+   *
+   * @throws {@link BulkheadRejectedError} without calling `fn` when every slot and queue place
+   * is taken, or when the call waited past `queueTimeout`.
+   * @throws the caller's `signal.reason` without calling `fn` when the signal aborts before
+   * the call starts, queued or not.
+   */
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);

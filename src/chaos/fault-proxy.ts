@@ -12,22 +12,55 @@ export interface FaultProxyOptions {
    * (a container, a staging database), not only loopback: the proxy itself listens on
    * loopback only, so it lets no one reach the target who could not reach it directly.
    */
-  target: { host: string; port: number };
+  target: {
+    /** The target's host name or IP address. */
+    host: string;
+    /** The target's TCP port, in [1, 65535]. */
+    port: number;
+  };
   /**
    * Where to listen: a loopback address only.
    * @default { host: '127.0.0.1', port: 0 } (a free port)
    */
-  listen?: { host?: string; port?: number };
+  listen?: {
+    /**
+     * `localhost`, `::1` or an address in 127.0.0.0/8; anything else is a RangeError.
+     * @default '127.0.0.1'
+     */
+    host?: string;
+    /**
+     * A TCP port in [0, 65535]; 0 takes a free one (read it from {@link FaultProxy.port}).
+     * @default 0
+     */
+    port?: number;
+  };
 }
 
 /** Counters of a {@link FaultProxy}, since it started. */
 export interface FaultProxyStats {
   /** Connections accepted, open now, and refused by `refuse()`. */
-  readonly connections: { readonly accepted: number; readonly open: number; readonly refused: number };
+  readonly connections: {
+    /** Connections accepted from clients, refused ones included. */
+    readonly accepted: number;
+    /** Connections open now. */
+    readonly open: number;
+    /** Connections closed with a reset on arrival because `refuse()` was in force. */
+    readonly refused: number;
+  };
   /** Bytes forwarded to the target (`upstream`) and back to clients (`downstream`). */
-  readonly bytes: { readonly upstream: number; readonly downstream: number };
+  readonly bytes: {
+    /** Bytes forwarded from clients to the target. */
+    readonly upstream: number;
+    /** Bytes forwarded from the target back to clients. */
+    readonly downstream: number;
+  };
   /** Bytes read and not yet forwarded, held back by a latency, a bandwidth limit or a partition. */
-  readonly queued: { readonly upstream: number; readonly downstream: number };
+  readonly queued: {
+    /** Bytes from clients waiting to reach the target. */
+    readonly upstream: number;
+    /** Bytes from the target waiting to reach clients. */
+    readonly downstream: number;
+  };
 }
 
 /** Past this many bytes held in one direction of a connection, the proxy stops reading from the sender. */
@@ -67,7 +100,13 @@ export class FaultProxy {
   readonly host: string;
   /** The port the proxy listens on. */
   readonly port: number;
-  readonly target: { readonly host: string; readonly port: number };
+  /** The server the proxy forwards to, as validated from {@link FaultProxyOptions.target}. */
+  readonly target: {
+    /** The target's host name or IP address. */
+    readonly host: string;
+    /** The target's TCP port. */
+    readonly port: number;
+  };
   /** @internal */ readonly delayMs = { upstream: 0, downstream: 0 };
   /** @internal kbit/s, or Infinity for no limit. */ readonly rateKbps = {
     upstream: Number.POSITIVE_INFINITY,
@@ -200,6 +239,7 @@ export class FaultProxy {
     return this;
   }
 
+  /** A fresh copy of the counters since the proxy started, for asserting what a test sent. */
   get stats(): FaultProxyStats {
     return {
       connections: { accepted: this.accepted, open: this.connections.size, refused: this.refused },
@@ -214,6 +254,7 @@ export class FaultProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Same as {@link close}, for `await using proxy = await FaultProxy.start(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -1,3 +1,9 @@
+/**
+ * Fault injection: policies that add faults, latency, made-up results or behaviours to a
+ * share of calls, and a TCP proxy that injects real network faults.
+ * @packageDocumentation
+ * @module breakwater/chaos
+ */
 export { InjectedFaultError, isInjectedFaultError } from '../errors.js';
 export {
   type Direction,

@@ -45,13 +45,38 @@ export interface ChaosOptions {
   clock?: Clock;
 }
 
+/** Payload of the {@link ChaosEvents.injected | injected} event: what was injected, by `kind`. */
 export type InjectedEvent =
-  | { readonly kind: 'fault'; readonly error: unknown }
-  | { readonly kind: 'latency'; readonly latency: number }
-  | { readonly kind: 'outcome'; readonly outcome: unknown }
-  | { readonly kind: 'behavior' };
+  | {
+      /** An error was thrown without calling through ({@link injectFault}). */
+      readonly kind: 'fault';
+      /** The error the call rejects with. */
+      readonly error: unknown;
+    }
+  | {
+      /** The call is delayed before calling through ({@link injectLatency}). */
+      readonly kind: 'latency';
+      /** The delay (ms). */
+      readonly latency: number;
+    }
+  | {
+      /** The call was answered without calling through ({@link injectOutcome}). */
+      readonly kind: 'outcome';
+      /** The made-up result the call resolves with. */
+      readonly outcome: unknown;
+    }
+  | {
+      /** The user's behaviour runs before calling through ({@link injectBehavior}). */
+      readonly kind: 'behavior';
+    };
 
+/** The events of a {@link ChaosPolicy}, each with one payload object. */
 export interface ChaosEvents {
+  /**
+   * A call was chosen and something injected into it: fired before the fault is thrown,
+   * the delay begins or the behaviour runs; for an outcome, once the made-up result is
+   * ready, just before the call resolves with it.
+   */
   injected: [InjectedEvent];
 }
 
@@ -79,7 +104,9 @@ export abstract class ChaosPolicy<Extra = never>
   readonly name: string;
   private readonly rate: number | ((context: ExecuteContext) => number);
   private readonly enabled: boolean | ((context: ExecuteContext) => boolean);
+  /** For subclasses: the options' random source or the pipeline's; `undefined` means `Math.random`. */
   protected random: RandomSource | undefined;
+  /** For subclasses: the options' clock or the pipeline's; `undefined` means {@link systemClock}. */
   protected clock: Clock | undefined;
 
   constructor(what: string, options: ChaosOptions, keys: readonly string[]) {
@@ -102,11 +129,18 @@ export abstract class ChaosPolicy<Extra = never>
     return 'chaos';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
     this.random ??= defaults.random;
   }
 
+  /**
+   * Calls `fn` straight through, unless this call is chosen (`enabled`, then drawn at
+   * `rate`): then injects into it. Never throws synchronously: a `rate`, `enabled` or
+   * factory that throws rejects the call. A call whose signal is already aborted is
+   * rejected with its reason, neither run nor injected into.
+   */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | Extra> {
     // Before anything else, so that no rate is asked, no random number drawn and nothing injected.
     if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
@@ -131,8 +165,10 @@ export abstract class ChaosPolicy<Extra = never>
     return rate > 0 && (this.random ?? Math.random)() < rate;
   }
 
+  /** For subclasses: injects into a call that was chosen, calling `fn` through or not. */
   protected abstract inject<T>(fn: Operation<T>, context: ExecuteContext): Promise<T | Extra>;
 
+  /** For subclasses: emits `injected` with `event`, if anyone listens. */
   protected injected(event: InjectedEvent): void {
     if (this.listenerCount('injected') !== 0) this.emit('injected', event);
   }

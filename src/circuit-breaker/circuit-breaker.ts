@@ -135,6 +135,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     return 'circuit-breaker';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     // The first pipeline's clock wins, as for every policy: openUntil must stay on one clock.
     if (!this.ownClock && !this.adoptedClock && defaults.clock !== undefined) {

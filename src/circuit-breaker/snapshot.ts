@@ -7,7 +7,9 @@ import { type CircuitState, STATES } from './state.js';
  * closed breaker starts counting afresh.
  */
 export interface CircuitSnapshot {
+  /** The format's version: a breaker refuses a snapshot of any other. */
   readonly version: 1;
+  /** The state to restore. */
   readonly state: CircuitState;
   /** Clock time (ms) at which an open circuit admits its next probe; `null` unless open or half-open. */
   readonly openUntil: number | null;

@@ -41,8 +41,13 @@ export interface FallbackOptions {
   clock?: Clock;
 }
 
+/** Options of {@link FallbackOptions.staleIfError}: serving the last good result when a call fails. */
 export interface StaleIfErrorOptions {
-  /** @default (ctx) => ctx.key ?? '' */
+  /**
+   * Which calls may stand in for each other: a failed call is served the last good result
+   * stored under its key. Without `execute`'s `key` option, every call shares the key `''`.
+   * @default (ctx) => ctx.key ?? ''
+   */
   key?: (context: ExecuteContext) => string;
   /** How old (ms) a result may be and still be served: a number >= 0, or `Infinity` for any age. */
   maxAge: number;
@@ -50,6 +55,7 @@ export interface StaleIfErrorOptions {
   maxEntries?: number;
 }
 
+/** Payload of the {@link FallbackEvents.fellBack | fellBack} event. */
 export interface FellBackEvent {
   /** The error that the fallback replaced. */
   readonly error: unknown;
@@ -57,7 +63,13 @@ export interface FellBackEvent {
   readonly stale: boolean;
 }
 
+/** The events of a {@link FallbackPolicy}, each with one payload object. */
 export interface FallbackEvents {
+  /**
+   * A call failed with an error that `shouldFallback` accepted, and the policy answered
+   * instead: fired before a stale result is returned or a fallback function is called.
+   * A call whose caller aborted it never falls back, so never fires this.
+   */
   fellBack: [FellBackEvent];
 }
 
@@ -72,6 +84,7 @@ export class FallbackPolicy<R = unknown>
   implements Policy<R>, AdoptsDefaults
 {
   declare readonly [EXTRA]?: R;
+  /** Names the policy in metrics. */
   readonly name: string;
   private readonly value: FallbackValue<R>;
   private readonly shouldFallback: ((error: unknown) => boolean) | undefined;
@@ -107,6 +120,7 @@ export class FallbackPolicy<R = unknown>
     return 'fallback';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
   }
@@ -116,6 +130,14 @@ export class FallbackPolicy<R = unknown>
     return this.cache.size;
   }
 
+  /**
+   * Runs `fn` and answers its result; when it fails with an error that `shouldFallback`
+   * accepts, answers the last good result for the call's key (with `staleIfError`) or the
+   * fallback value instead. With `staleIfError`, every success is stored under its key.
+   *
+   * @throws what `fn` threw, unchanged, when `shouldFallback` refuses it or the caller aborted the call.
+   * @throws what a fallback function threw.
+   */
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | R> {
     if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);

@@ -16,15 +16,34 @@ export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
  * What a custom check may return: a status, a boolean (`false` means unhealthy), or nothing
  * (healthy). Anything else, an unknown status string included, counts as unhealthy.
  */
-export type CheckResult = HealthStatus | boolean | undefined | { status: HealthStatus; detail?: unknown };
+export type CheckResult =
+  | HealthStatus
+  | boolean
+  | undefined
+  | {
+      /** The check's status. */
+      status: HealthStatus;
+      /** Anything worth showing in the report (a latency, a count); Errors are hidden over HTTP. */
+      detail?: unknown;
+    };
 
 /** A custom check; it gets a signal that aborts when the check's timeout passes. */
 export type HealthCheck = (signal: AbortSignal) => CheckResult | Promise<CheckResult>;
 
+/** One registered component in a {@link HealthReport}. */
 export interface ComponentHealth {
+  /** The name it was registered under: by default a breaker's or bulkhead's own name, or the check's. */
   readonly name: string;
+  /** What it is: a watched breaker or bulkhead, or a custom check. */
   readonly kind: 'circuit-breaker' | 'bulkhead' | 'check';
+  /** Whether it was registered as critical (see {@link RegisterOptions.critical}). */
   readonly critical: boolean;
+  /**
+   * Its own status, before criticality is weighed: a breaker is `healthy` when closed,
+   * `degraded` when half-open, disabled or open and due for a probe, `unhealthy` when open
+   * and not yet due, or isolated; a bulkhead is `degraded` when every slot and queue place is taken; a
+   * check's is what it returned (`unhealthy` when it threw or timed out).
+   */
   readonly status: HealthStatus;
   /**
    * The breaker's state, the bulkhead's load, or what the check returned or threw. Over HTTP,
@@ -37,8 +56,14 @@ export interface ComponentHealth {
   readonly reason?: TransitionReason;
 }
 
+/** The health of the whole service, from {@link HealthMonitor.check}. */
 export interface HealthReport {
+  /**
+   * The whole: `unhealthy` if a critical component is unhealthy, else `degraded` if any
+   * component is impaired, else `healthy`.
+   */
   readonly status: HealthStatus;
+  /** Every registered component, in registration order. */
   readonly components: readonly ComponentHealth[];
   /**
    * When unhealthy only because of open breakers: ms until every one of them admits a probe,
@@ -47,6 +72,7 @@ export interface HealthReport {
   readonly retryAfter?: number;
 }
 
+/** Options of {@link HealthMonitor.register}. */
 export interface RegisterOptions {
   /**
    * Whether the service cannot serve without this component: a critical component that is
@@ -60,6 +86,7 @@ export interface RegisterOptions {
   timeout?: number;
 }
 
+/** Options of {@link HealthMonitor}. */
 export interface HealthMonitorOptions {
   /**
    * ms a custom check may take before it counts as failed.
@@ -70,13 +97,23 @@ export interface HealthMonitorOptions {
   clock?: Clock;
 }
 
+/** Payload of the {@link HealthMonitorEvents.statusChanged | statusChanged} event. */
 export interface StatusChangedEvent {
+  /** The whole's status before the change. */
   readonly from: HealthStatus;
+  /** The whole's status now. */
   readonly to: HealthStatus;
+  /** The report that shows the change, with every component as it is now. */
   readonly report: HealthReport;
 }
 
+/** The events of a {@link HealthMonitor}, each with one payload object. */
 export interface HealthMonitorEvents {
+  /**
+   * The whole's status changed: found by `check()` (or the HTTP handler), caused by
+   * `register()` or `unregister()`, or at once when a registered breaker changed state,
+   * with no `check()` needed.
+   */
   statusChanged: [StatusChangedEvent];
 }
 
@@ -400,6 +437,7 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
     this.removeAllListeners();
   }
 
+  /** Same as {@link dispose}, for `using health = new HealthMonitor()`. */
   [Symbol.dispose](): void {
     this.dispose();
   }

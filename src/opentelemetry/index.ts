@@ -1,3 +1,9 @@
+/**
+ * OpenTelemetry metrics for breakwater's policies through `@opentelemetry/api` (an optional
+ * peer dependency): the same metrics as `breakwater/prometheus`.
+ * @packageDocumentation
+ * @module breakwater/opentelemetry
+ */
 import type { BatchObservableResult, Meter } from '@opentelemetry/api';
 import { metrics } from '@opentelemetry/api';
 import { STATES } from '../circuit-breaker/state.js';

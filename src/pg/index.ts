@@ -3,6 +3,7 @@
  * abort or a shutdown ends them. `pg` is an optional peer dependency: this entry takes
  * your Pool and never imports `pg` at run time.
  * @packageDocumentation
+ * @module breakwater/pg
  */
 export {
   type AbortableClient,

@@ -46,11 +46,17 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
     return 'pipeline';
   }
 
+  /** @internal Passes defaults on to every policy, a nested pipeline's included. */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     if (defaults.clock === undefined && defaults.random === undefined) return;
     for (const policy of this.policies) if (adoptsDefaults(policy)) policy[ADOPT_DEFAULTS](defaults);
   }
 
+  /**
+   * Runs `fn` through every policy, the first outermost: each hands the next the call's
+   * context (its signal, attempt and key), and the innermost calls `fn`. The result type
+   * adds what any policy may answer instead, such as a fallback's value.
+   */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T | ExtraOf<P[number]>> {
     if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const context = tryContextOf(options);

@@ -1,3 +1,9 @@
+/**
+ * Prometheus metrics for breakwater's policies through `prom-client` (an optional peer
+ * dependency): call outcomes and durations, breaker states, retries and bulkhead load.
+ * @packageDocumentation
+ * @module breakwater/prometheus
+ */
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { STATES, TRANSITIONS } from '../circuit-breaker/state.js';
 import {

@@ -22,7 +22,10 @@ export interface RetryBudgetOptions {
    * @default 10_000
    */
   ttl?: number;
-  /** @default systemClock */
+  /**
+   * Times the window of recent calls.
+   * @default the clock of the first `retry` (or pipeline) using it that has one, else systemClock
+   */
   clock?: Clock;
 }
 
@@ -40,8 +43,11 @@ export interface RetryBudgetOptions {
  * ```
  */
 export class RetryBudget implements AdoptsDefaults {
+  /** Retries earned by each first attempt (see {@link RetryBudgetOptions.ratio}). */
   readonly ratio: number;
+  /** Retries per second allowed whatever the traffic (see {@link RetryBudgetOptions.minPerSecond}). */
   readonly minPerSecond: number;
+  /** How long (ms) a call counts toward the budget (see {@link RetryBudgetOptions.ttl}). */
   readonly ttl: number;
   private clock: Clock | undefined;
   private readonly reserve: number;
@@ -61,7 +67,7 @@ export class RetryBudget implements AdoptsDefaults {
     this.window = new TimeWindow(this.ttl, 10);
   }
 
-  /** A budget given no clock takes the clock of the first pipeline that hands it one. */
+  /** @internal A budget given no clock takes the clock of the first pipeline that hands it one. */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
   }

@@ -81,6 +81,7 @@ export interface RetryOptions {
   random?: RandomSource;
 }
 
+/** Payload of the {@link RetryEvents.retried | retried} event. */
 export interface RetriedEvent {
   /** The retry about to run (1 for the first retry). */
   readonly attempt: number;
@@ -90,6 +91,7 @@ export interface RetriedEvent {
   readonly error: unknown;
 }
 
+/** Payload of the {@link RetryEvents.gaveUp | gaveUp} event. */
 export interface GaveUpEvent {
   /** Attempts made, the first included. */
   readonly attempts: number;
@@ -113,8 +115,17 @@ export interface GaveUpEvent {
     | 'budget-exhausted';
 }
 
+/** The events of a {@link RetryPolicy}, each with one payload object. */
 export interface RetryEvents {
+  /**
+   * An attempt failed and a retry was granted (by `shouldRetry`, `retries`, `maxElapsed` and
+   * the budget): fired before its delay begins. The call may still be aborted during the delay.
+   */
   retried: [RetriedEvent];
+  /**
+   * An attempt failed and no retry follows: fired just before the call rejects with its
+   * error. A call its caller aborted, or one that succeeded, never fires this.
+   */
   gaveUp: [GaveUpEvent];
 }
 
@@ -146,8 +157,11 @@ function retryAfterOf(error: unknown): number {
  * when the first attempt succeeds.
  */
 export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsDefaults {
+  /** Names the policy in metrics. */
   readonly name: string;
+  /** Retries allowed after the first attempt (`Infinity` for no limit). */
   readonly retries: number;
+  /** The budget retries are drawn from, shared or built from the options; `undefined` when none. */
   readonly budget: RetryBudget | undefined;
   private readonly backoff: Backoff;
   private readonly shouldRetry: ((error: unknown, attempt: number) => boolean) | undefined;
@@ -195,12 +209,22 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsD
     return 'retry';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
     this.random ??= defaults.random;
     this.budget?.[ADOPT_DEFAULTS](defaults);
   }
 
+  /**
+   * Runs `fn`, and again after a delay each time it fails, until it succeeds or a rule
+   * gives up (see {@link GaveUpEvent.reason}). `ctx.attempt` tells `fn` which attempt it is
+   * (0 first). A delay is cut short by the caller's abort.
+   *
+   * @throws the last attempt's error, unchanged, when retrying gives up.
+   * @throws the caller's `signal.reason` when the call is aborted before an attempt starts
+   * or during a delay.
+   */
   async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     if (typeof fn !== 'function') throw notAFunction(fn);
     const context = contextOf(options);

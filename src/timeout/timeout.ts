@@ -38,12 +38,21 @@ export interface TimeoutOptions {
   clock?: Clock;
 }
 
+/** Payload of the {@link TimeoutEvents.timedOut | timedOut} event. */
 export interface TimedOutEvent {
+  /** The policy's limit (ms) that the call exceeded. */
   readonly timeout: number;
+  /** The policy's strategy: whether the call was rejected at once or is left to settle. */
   readonly strategy: TimeoutStrategy;
 }
 
+/** The events of a {@link TimeoutPolicy}, each with one payload object. */
 export interface TimeoutEvents {
+  /**
+   * A call's deadline passed and its signal was aborted; fired once per call, after every
+   * call due at the same time was aborted (an aggressive one already rejected). A cooperative
+   * call may still resolve late. A caller's own abort never fires this.
+   */
   timedOut: [TimedOutEvent];
 }
 
@@ -57,15 +66,18 @@ export interface TimeoutEvents {
  *
  * Signals are built only when the function reads `ctx.signal`, and shared: an AbortSignal
  * costs 3 to 10 µs to create on Node 20 (Node makes an EventTarget, swaps its prototype
- * and then adds fields, a slow path in V8), several times what the rest of a call costs. Deadlines are
- * rounded up to the whole ms, so the calls started within one ms share a deadline and
- * one AbortController (a {@link Deadline}); it aborts when that deadline passes with one
- * of them still pending. A call whose caller can abort it (it was given a signal, or runs
+ * and then adds fields, a slow path in V8), several times what the rest of a call costs.
+ * Deadlines are rounded up to the whole ms, so the calls started within one ms share a
+ * deadline and one AbortController, which aborts when that deadline passes with one of
+ * them still pending. A call whose caller can abort it (it was given a signal, or runs
  * inside another timeout) has a signal of its own, since that abort is its alone.
  */
 export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, AdoptsDefaults {
+  /** Names the policy in metrics. */
   readonly name: string;
+  /** The limit (ms) on each call; `Infinity` when there is none. */
   readonly ms: number;
+  /** What happens to a call that times out (see {@link TimeoutStrategy}). */
   readonly strategy: TimeoutStrategy;
   private clock: Clock | undefined;
   /** Pending calls, earliest deadline first. */
@@ -106,10 +118,21 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     return 'timeout';
   }
 
+  /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     this.clock ??= defaults.clock;
   }
 
+  /**
+   * Runs `fn` with a signal that aborts at its deadline (`ms` from now, rounded up to the
+   * whole ms) or with the caller's signal, whichever comes first.
+   *
+   * @throws {@link TimeoutError} when this policy's deadline passed: at once (aggressive), or
+   * when `fn` rejects after it (cooperative, with `fn`'s error as `cause`).
+   * @throws the caller's `signal.reason`, never a TimeoutError, when the caller aborted the
+   * call before it started or (aggressive) while it ran; a cooperative call settles as `fn` does.
+   * @throws whatever `fn` threw before its deadline, unchanged.
+   */
   execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const parent = tryContextOf(options);

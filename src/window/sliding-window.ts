@@ -25,13 +25,37 @@ export interface SlidingWindow {
   reset(): void;
 }
 
-/** Which calls a failure-rate breaker looks at. */
+/**
+ * Which calls a rate threshold (`failureRateThreshold`, `slowCallRateThreshold`) looks at.
+ *
+ * @example
+ * ```ts
+ * window: { type: 'count', size: 50 }               // the last 50 calls
+ * window: { type: 'time', duration: 60_000 }        // the calls of the last minute
+ * ```
+ */
 export type WindowOptions =
   /** The last `size` calls. */
-  | { readonly type: 'count'; readonly size: number }
+  | {
+      /** Selects a count window. */
+      readonly type: 'count';
+      /** Calls in the window: an integer in [1, 1_000_000] (one byte each). */
+      readonly size: number;
+    }
   /**
    * Calls of the last `duration` ms, kept in `buckets` slices (default 10). A call ages
    * out a whole bucket at a time, so the window spans between `duration - duration / buckets`
    * and `duration` ms.
    */
-  | { readonly type: 'time'; readonly duration: number; readonly buckets?: number };
+  | {
+      /** Selects a time window. */
+      readonly type: 'time';
+      /** The window's length (ms): a number in [1, 2^31 - 1]. */
+      readonly duration: number;
+      /**
+       * Slices the window is kept in: calls age out one slice at a time, so more slices
+       * follow time more finely. An integer in [1, 1_000], at most `duration`.
+       * @default 10
+       */
+      readonly buckets?: number;
+    };
