@@ -316,7 +316,7 @@ describe('HealthMonitor.register, fuzzed', () => {
       () => [new CircuitBreaker({ clock }), { timeout: 5 }],
       /^timeout applies to custom checks only, got 5/,
     ],
-    ['a revoked Proxy as the check', () => ['x', revoked()], /^check is not valid/],
+    ['a revoked Proxy as the check', () => ['x', revoked()], /^check must be a function, got an object/],
     ['a revoked Proxy as the target', () => [revoked()], /^register: could not tell what/],
     ['a Proxy whose traps throw as the target', () => [throwingTraps()], /^register: could not tell what/],
     [
