@@ -11,7 +11,7 @@ import {
 } from '../../src/index.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
 import { type Deferred, deferred, track } from '../helpers/promises.js';
-import { captureWarnings } from '../timeout/warnings.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 /** A bulkhead on a manual clock, and calls that each hold their slot until finished by name. */
 function setup(options: Omit<BulkheadOptions, 'clock'>) {

@@ -15,7 +15,7 @@ import { BrokenCircuitError, isTimeoutError, TimeoutError } from '../../src/erro
 import { ManualClock } from '../../src/testing/index.js';
 import { timeout } from '../../src/timeout/index.js';
 import { requireService } from '../helpers/services.js';
-import { captureWarnings } from './capture-warnings.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 const LOOPBACK = '127.0.0.1';
 const postgres = await requireService('PostgreSQL', LOOPBACK, 5432);
@@ -488,7 +488,7 @@ describe('FaultProxy in front of an echo server', () => {
   });
 
   it('at the longest latency and the lowest bandwidth together, sets no timer Node would overflow', async () => {
-    const { warnings, restore } = captureWarnings();
+    const warnings = captureWarnings();
     try {
       const echo = await startServer();
       const proxy = await startProxy(echo.port);
@@ -504,7 +504,7 @@ describe('FaultProxy in front of an echo server', () => {
       await until(() => client.length === 1, 'the byte after heal');
       expect(proxy.stats.queued).toEqual({ upstream: 0, downstream: 0 });
     } finally {
-      restore();
+      warnings.stop();
     }
   });
 

@@ -21,7 +21,7 @@ import { pipeline } from '../../src/pipeline/index.js';
 import { type ExecuteContext, notAFunction } from '../../src/policy.js';
 import { flushPromises, ManualClock, seededRandom } from '../../src/testing/index.js';
 import { timeout } from '../../src/timeout/index.js';
-import { captureWarnings } from './capture-warnings.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 const CALLS = 10_000;
 const MADE_UP = Symbol('made-up');
@@ -740,7 +740,7 @@ describe('a listener of "injected" that throws', () => {
   beforeEach(() => {
     capture = captureWarnings();
   });
-  afterEach(() => capture.restore());
+  afterEach(() => capture.stop());
 
   /** Lets the warning, emitted on the next tick, arrive. */
   const nextTick = () => new Promise((resolve) => setImmediate(resolve));
@@ -779,8 +779,8 @@ describe('a listener of "injected" that throws', () => {
         expect(seen[0]!.kind).toBe(kind);
       }
       await nextTick();
-      expect(capture.warnings).toHaveLength(1);
-      const warning = capture.warnings[0]!;
+      expect(capture).toHaveLength(1);
+      const warning = capture[0]!;
       expect(warning).toBeInstanceOf(ListenerError);
       expect(isListenerError(warning)).toBe(true);
       expect(isBreakwaterError(warning)).toBe(true);
@@ -802,8 +802,8 @@ describe('a listener of "injected" that throws', () => {
       200 - faults.length,
     );
     await nextTick();
-    expect(capture.warnings).toHaveLength(faults.length);
-    expect(capture.warnings.every((w) => (w as ListenerError).policy === 'orders-chaos')).toBe(true);
+    expect(capture).toHaveLength(faults.length);
+    expect(capture.every((w) => (w as ListenerError).policy === 'orders-chaos')).toBe(true);
   });
 });
 

@@ -11,7 +11,7 @@ import {
 } from '../../src/index.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
 import { track } from '../helpers/promises.js';
-import { captureWarnings } from '../timeout/warnings.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 function recordFellBack(policy: FallbackPolicy<unknown>) {
   const events: FellBackEvent[] = [];

@@ -14,7 +14,7 @@ import {
 import type { Context } from '../../src/policy.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
 import { deferred, track } from '../helpers/promises.js';
-import { captureWarnings } from './warnings.js';
+import { captureWarnings } from '../helpers/warnings.js';
 
 const STRATEGIES: TimeoutStrategy[] = ['cooperative', 'aggressive'];
 
