@@ -1,31 +1,56 @@
+/** What a contender's setup hands to the worker. */
+export interface Timed {
+  /** One operation, e.g. `() => breaker.execute(fn)`: the worker's loop awaits it, and nothing else. */
+  readonly op: () => unknown;
+  /**
+   * Called after timing with the number of operations the loop ran; throws if the contender
+   * did not do the case's work all along (e.g. a breaker that half-opened during a fast-fail run).
+   */
+  readonly verify?: (ops: number) => void;
+}
+
 /** One thing timed in a case: a library's way of doing the case's work, or the baseline. */
 export interface Contender {
   /** `baseline`, `breakwater`, `opossum`, `cockatiel`, `p-retry`, or a variant name. */
   readonly name: string;
-  /**
-   * Builds the contender (outside the timing) and checks that it behaves as the case
-   * claims, throwing if not. Returns the function to time: one call of it is `perCall` calls.
-   */
-  setup(): Promise<() => unknown>;
+  /** Builds the contender (outside the timing) and checks that it behaves as the case claims, throwing if not. */
+  setup(): Promise<Timed>;
 }
 
-/** A case timed as a ratio of each contender to its baseline, in the same process. */
+/** A case timed as a ratio of each contender to its baseline, measured in the same fresh process. */
 export interface RatioCase {
   readonly kind: 'ratio';
   readonly id: string;
   readonly title: string;
   /** What the baseline is, for the table. */
   readonly baselineLabel: string;
-  /** Calls made by one invocation of the timed function (10,000 for the concurrency case). */
-  readonly perCall?: number;
+  /** Calls made by one operation (10,000 for the concurrency case). */
+  readonly perOp?: number;
+  /**
+   * Dependency calls (`work`, `failWork`) per contender operation, checked after timing:
+   * 0 where the function must not run (fast-fail). Default: `perOp`, else 1. The baseline
+   * always makes `perOp` (else 1).
+   */
+  readonly callsPerOp?: number;
+  /** Operations reject: the loop catches each one, as a caller's `try { await … } catch {}` does. */
+  readonly rejects?: boolean;
   readonly baseline: Contender;
   readonly contenders: readonly Contender[];
-  /** breakwater's target as a ratio to the baseline, if the issue set one. */
-  readonly target?: {
-    readonly ratio?: number;
-    readonly fasterThan?: { readonly names: string[]; readonly factor: number };
-  };
+  /** breakwater's targets, each on one row, as a ratio to the baseline. */
+  readonly targets?: readonly RatioTarget[];
+  /** The independent measurement of issue 15 and the figures of the previous RESULTS.md, per row name. */
+  readonly reference?: Readonly<
+    Record<string, { readonly independent?: string; readonly previous?: string }>
+  >;
   readonly note?: string;
+}
+
+export interface RatioTarget {
+  /** The contender's name. */
+  readonly row: string;
+  readonly ratio: number;
+  /** Where the target comes from, e.g. `issue 15`. */
+  readonly source: string;
 }
 
 /** Measurements of one library at scale, each a number in the unit its key names. */
@@ -40,8 +65,9 @@ export interface ScaleCase {
 
 export type Case = RatioCase | ScaleCase;
 
-/** What a worker prints for a ratio case: per contender, one `[baseline ns, contender ns]` pair per round. */
+/** What a worker prints for one contender: one `[baseline ns, contender ns]` pair per round. */
 export interface RatioRun {
   readonly id: string;
-  readonly pairs: Record<string, [number, number][]>;
+  readonly contender: string;
+  readonly pairs: [number, number][];
 }
