@@ -19,21 +19,24 @@ export class Emitter<Events extends EventEmitter.ValidEventTypes> extends EventE
   override emit<T extends EventEmitter.EventNames<Events>>(
     event: T,
     ...args: EventEmitter.EventArgs<Events, T>
-  ): boolean {
-    const registered = (this as unknown as { _events: Record<PropertyKey, unknown> })._events[
-      event as PropertyKey
-    ] as Registration | Registration[] | undefined;
+  ): boolean;
+  // Every breakwater event carries one payload object: no rest array, no `apply`, on a path metrics listen to.
+  override emit(event: PropertyKey, payload?: unknown, ..._more: unknown[]): boolean {
+    const registered = (this as unknown as { _events: Record<PropertyKey, unknown> })._events[event] as
+      | Registration
+      | Registration[]
+      | undefined;
     if (registered === undefined) return false;
     if (!Array.isArray(registered)) {
-      this.call(registered, event, args);
+      this.call(registered, event, payload);
       return true;
     }
     // A listener that removes itself, or another, while we run does not change this round (as in eventemitter3).
-    for (const registration of registered) this.call(registration, event, args);
+    for (const registration of registered) this.call(registration, event, payload);
     return true;
   }
 
-  private call(registration: Registration, event: PropertyKey, args: readonly unknown[]): void {
+  private call(registration: Registration, event: PropertyKey, payload: unknown): void {
     if (registration.once) {
       (this.removeListener as (e: PropertyKey, fn: unknown, c: unknown, once: boolean) => void)(
         event,
@@ -43,7 +46,7 @@ export class Emitter<Events extends EventEmitter.ValidEventTypes> extends EventE
       );
     }
     try {
-      registration.fn.apply(registration.context, args as unknown[]);
+      registration.fn.call(registration.context, payload);
     } catch (error) {
       reportListenerError(this, event, error);
     }

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock, RandomSource } from './clock.js';
-import { isInstance, readable, show } from './validate.js';
+import { show } from './validate.js';
 
 /** What a policy hands to the function it runs. */
 export interface ExecuteContext {
@@ -148,18 +148,30 @@ export function contextOf(options: ExecuteOptions | undefined): Context {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`execute options must be an object, got ${show(options)}`);
   }
-  if (isInstance('execute options', options, Context)) return options as Context;
-  // Each read once: a getter cannot answer one value to the check and another to the call.
-  const signal = readable('execute options.signal', () => options.signal);
-  const key = readable('execute options.key', () => options.key);
-  if (signal !== undefined && !isInstance('signal', signal, AbortSignal)) {
-    throw new TypeError(`signal must be an AbortSignal, got ${show(signal)}`);
+  // One try for every read of a value from outside (a getter or a Proxy may throw), and no
+  // closure: a pipeline's every layer passes through here. Each option is read once, so a
+  // getter cannot answer one value to the check and another to the call.
+  let reading = 'execute options';
+  let signal: unknown;
+  let key: unknown;
+  let isSignal: boolean;
+  try {
+    if (options instanceof Context) return options;
+    reading = 'execute options.signal';
+    signal = options.signal;
+    reading = 'execute options.key';
+    key = options.key;
+    reading = 'signal';
+    isSignal = signal === undefined || signal instanceof AbortSignal;
+  } catch (error) {
+    throw new TypeError(`${reading} could not be read`, { cause: error });
   }
+  if (!isSignal) throw new TypeError(`signal must be an AbortSignal, got ${show(signal)}`);
   if (key !== undefined && typeof key !== 'string') {
     throw new TypeError(`key must be a string, got ${show(key)}`);
   }
   if (signal === undefined && key === undefined) return ROOT;
-  return new CallContext(signal ?? NEVER_ABORTED, 0, key);
+  return new CallContext((signal as AbortSignal | undefined) ?? NEVER_ABORTED, 0, key as string | undefined);
 }
 
 /** The clock and random source a `pipeline` hands to the policies that were given none of their own. */
@@ -241,4 +253,17 @@ function noop(): void {}
  */
 export function notAFunction(fn: unknown): TypeError {
   return new TypeError(`execute: fn must be a function, got ${show(fn)}`);
+}
+
+/**
+ * Runs `fn` and answers its result as a promise, with no extra promise for a native one;
+ * a synchronous throw (or a result whose `constructor` getter throws) becomes a rejection,
+ * so `execute` never throws.
+ */
+export function callThrough<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
+  try {
+    return Promise.resolve(fn(context));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

@@ -6,6 +6,7 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   type Context,
+  callThrough,
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
@@ -81,15 +82,6 @@ export interface ChaosEvents {
 }
 
 const BASE_KEYS = ['name', 'rate', 'enabled', 'random', 'clock'];
-
-/** Calls through with no extra promise: a native promise passes `Promise.resolve` as it is. */
-function callThrough<T>(fn: Operation<T>, context: ExecuteContext): Promise<T> {
-  try {
-    return Promise.resolve(fn(context));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
 
 /**
  * The part every injection policy shares: deciding, per call, whether to inject.

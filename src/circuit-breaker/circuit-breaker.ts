@@ -5,6 +5,7 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   type Context,
+  callThrough,
   type ExecuteOptions,
   notAFunction,
   type Operation,
@@ -173,11 +174,11 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     try {
       admitted = this.admit();
     } catch (error) {
-      return Promise.reject(error); // a throwing stateChanged or rejected listener
+      return Promise.reject(error); // a clock that throws: listeners cannot throw into here
     }
     // Promise.reject costs less than throwing from an async function: this is the hot path of an outage.
     if (typeof admitted !== 'number') return Promise.reject(admitted);
-    if (this.current === 'disabled') return passThrough(fn, context);
+    if (this.current === 'disabled') return callThrough(fn, context); // run, never counted
     if (this.timed || abortable || this.timesForListeners()) {
       return this.timedCall(fn, context, admitted);
     }
@@ -466,14 +467,5 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       this.lastFailure = undefined;
     }
     if (this.listenerCount('stateChanged') !== 0) this.emit('stateChanged', { from, to, reason });
-  }
-}
-
-/** A disabled breaker's call: run, never counted, never thrown synchronously. */
-function passThrough<T>(fn: Operation<T>, context: Context): Promise<T> {
-  try {
-    return Promise.resolve(fn(context));
-  } catch (error) {
-    return Promise.reject(error);
   }
 }

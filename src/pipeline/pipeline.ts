@@ -2,6 +2,7 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   adoptsDefaults,
+  callThrough,
   type EXTRA,
   type ExecuteContext,
   type ExecuteOptions,
@@ -70,13 +71,7 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
     context: ExecuteContext,
   ): Promise<T | ExtraOf<P[number]>> {
     const policies = this.policies;
-    if (index === policies.length) {
-      try {
-        return Promise.resolve(fn(context));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
+    if (index === policies.length) return callThrough(fn, context);
     return policies[index]!.execute((inner) => this.runFrom(index + 1, fn, inner), context) as Promise<
       T | ExtraOf<P[number]>
     >;

@@ -6,6 +6,7 @@ import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
   Context,
+  callThrough,
   type ExecuteOptions,
   notAFunction,
   type Operation,
@@ -139,12 +140,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     if (parent instanceof TypeError) return Promise.reject(parent);
     if (parent.aborted) return Promise.reject(parent.signal.reason);
     if (this.ms === Number.POSITIVE_INFINITY && (this.strategy === 'cooperative' || !parent.abortable)) {
-      // No limit: nothing to time, so the call runs in its caller's context.
-      try {
-        return Promise.resolve(fn(parent));
-      } catch (error) {
-        return Promise.reject(error);
-      }
+      return callThrough(fn, parent); // no limit: nothing to time, so the call runs in its caller's context
     }
     const call = new TimedCall<T>(this, parent);
     // With no limit, an aggressive call is still rejected at once by its caller's abort, but never times out.
