@@ -172,3 +172,89 @@ const LISTENER = brand(ListenerError, 'ListenerError');
 export function isListenerError(error: unknown): error is ListenerError {
   return hasBrand(error, LISTENER);
 }
+
+/** The priorities a call may carry (see `Priority` in the policies' module), repeated here to keep errors free of imports. */
+type CallPriority = 'critical' | 'high' | 'normal' | 'low' | 'background';
+
+/**
+ * A call was turned away to protect the process or a dependency from overload: a
+ * `loadShedder` shed it for its priority (`reason: 'pressure'`), or an `adaptiveLimit`
+ * had no room for it (`reason: 'limit'`, or `'queue-timeout'` after it waited).
+ */
+export class OverloadedError extends BreakwaterError {
+  /** Why: `pressure` (the shedder), `limit` (the adaptive limit and its queue were full), `queue-timeout`. */
+  readonly reason: 'pressure' | 'limit' | 'queue-timeout';
+  /** The priority of the call that was turned away. */
+  readonly priority: CallPriority;
+  /** The shedder's pressure when it shed the call (highest reading/limit ratio); for a limit, inFlight/limit. */
+  readonly pressure: number;
+  /** Milliseconds after which a retry has a fair chance (one sample interval for a shedder). */
+  readonly retryAfter: number;
+
+  constructor(
+    reason: 'pressure' | 'limit' | 'queue-timeout',
+    priority: CallPriority,
+    pressure: number,
+    retryAfter: number,
+    message?: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      message ?? `Overloaded (${reason}): ${priority} call refused; retry after ${retryAfter} ms`,
+      options,
+    );
+    this.reason = reason;
+    this.priority = priority;
+    this.pressure = pressure;
+    this.retryAfter = retryAfter;
+  }
+}
+const OVERLOADED = brand(OverloadedError, 'OverloadedError');
+
+/** Whether `error` is an {@link OverloadedError}. */
+export function isOverloadedError(error: unknown): error is OverloadedError {
+  return hasBrand(error, OVERLOADED);
+}
+
+/** `enqueue` found a `DeferredQueue` holding `maxSize` jobs; nothing already accepted was dropped. */
+export class QueueFullError extends BreakwaterError {
+  /** Name of the queue. */
+  readonly queue: string;
+  /** The queue's `maxSize`. */
+  readonly maxSize: number;
+
+  constructor(queue: string, maxSize: number, options?: ErrorOptions) {
+    super(`Queue "${queue}" is full (${maxSize} jobs)`, options);
+    this.queue = queue;
+    this.maxSize = maxSize;
+  }
+}
+const QUEUE_FULL = brand(QueueFullError, 'QueueFullError');
+
+/** Whether `error` is a {@link QueueFullError}. */
+export function isQueueFullError(error: unknown): error is QueueFullError {
+  return hasBrand(error, QUEUE_FULL);
+}
+
+/** A rate limiter refused a call: no permit was free within `maxWait`. */
+export class RateLimitedError extends BreakwaterError {
+  /** Milliseconds until a permit will be free; pass it to `retry` (it reads `retryAfter`). */
+  readonly retryAfter: number;
+  /** The key of a keyed rate limiter (a tenant), or undefined. */
+  readonly key: string | undefined;
+
+  constructor(retryAfter: number, key?: string, options?: ErrorOptions) {
+    super(
+      `Rate limit exceeded${key === undefined ? '' : ` for "${key}"`}; retry after ${retryAfter} ms`,
+      options,
+    );
+    this.retryAfter = retryAfter;
+    this.key = key;
+  }
+}
+const RATE_LIMITED = brand(RateLimitedError, 'RateLimitedError');
+
+/** Whether `error` is a {@link RateLimitedError}. */
+export function isRateLimitedError(error: unknown): error is RateLimitedError {
+  return hasBrand(error, RATE_LIMITED);
+}

@@ -17,14 +17,30 @@ export {
   isBulkheadRejectedError,
   isIsolatedCircuitError,
   isListenerError,
+  isOverloadedError,
+  isQueueFullError,
+  isRateLimitedError,
   isTimeoutError,
   ListenerError,
+  OverloadedError,
+  QueueFullError,
+  RateLimitedError,
   TimeoutError,
 } from './errors.js';
 export * from './fallback/index.js';
 export * from './health/index.js';
 export * from './pipeline/index.js';
-export type { ExecuteContext, ExecuteOptions, ExtraOf, Operation, Policy, PolicyDefaults } from './policy.js';
+export {
+  type ExecuteContext,
+  type ExecuteOptions,
+  type ExtraOf,
+  isPriority,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+  PRIORITIES,
+  type Priority,
+} from './policy.js';
 export * from './retry/index.js';
 export * from './timeout/index.js';
 export type { WindowOptions } from './window/sliding-window.js';

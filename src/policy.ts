@@ -10,6 +10,38 @@ export interface ExecuteContext {
   readonly attempt: number;
   /** The caller's key for this operation (e.g. `orders:42`), as given to `execute`; used by `fallback`'s stale cache. */
   readonly key: string | undefined;
+  /** How much this call matters, as given to `execute`: load shedders and adaptive limits turn away the least important first. */
+  readonly priority: Priority;
+}
+
+/**
+ * How much a call matters, most important first. Under overload, `loadShedder` refuses
+ * `background` calls first, then `low`, `normal` and `high`; it never refuses `critical`.
+ * Queues (`adaptiveLimit`, `DeferredQueue`) serve higher priorities first.
+ */
+export type Priority = 'critical' | 'high' | 'normal' | 'low' | 'background';
+
+/** Every {@link Priority}, most important first. */
+export const PRIORITIES: readonly Priority[] = Object.freeze([
+  'critical',
+  'high',
+  'normal',
+  'low',
+  'background',
+]);
+
+/** The rank of each priority: 0 for `critical` up to 4 for `background`. */
+export const PRIORITY_RANK: Readonly<Record<Priority, number>> = Object.freeze({
+  critical: 0,
+  high: 1,
+  normal: 2,
+  low: 3,
+  background: 4,
+});
+
+/** Whether `value` is one of the five {@link Priority} names. */
+export function isPriority(value: unknown): value is Priority {
+  return typeof value === 'string' && Object.hasOwn(PRIORITY_RANK, value);
 }
 
 /** Per-call options of `execute`. */
@@ -18,6 +50,11 @@ export interface ExecuteOptions {
   readonly signal?: AbortSignal;
   /** Names what this call fetches, for policies that keep state per operation (`fallback`'s `staleIfError`). */
   readonly key?: string;
+  /**
+   * How much this call matters; it travels to every policy of a pipeline as `ctx.priority`.
+   * @default 'normal'
+   */
+  readonly priority?: Priority;
 }
 
 /** The function a policy runs. */
@@ -63,6 +100,7 @@ export abstract class Context implements ExecuteContext {
   abstract readonly signal: AbortSignal;
   abstract readonly attempt: number;
   abstract readonly key: string | undefined;
+  abstract readonly priority: Priority;
 
   get aborted(): boolean {
     return this.signal.aborted;
@@ -92,6 +130,7 @@ export class CallContext extends Context {
     readonly signal: AbortSignal,
     readonly attempt: number,
     readonly key: string | undefined,
+    readonly priority: Priority = 'normal',
   ) {
     super();
   }
@@ -112,6 +151,10 @@ export class AttemptContext extends Context {
 
   get key(): string | undefined {
     return this.parent.key;
+  }
+
+  get priority(): Priority {
+    return this.parent.priority;
   }
 
   override get aborted(): boolean {
@@ -154,6 +197,7 @@ export function contextOf(options: ExecuteOptions | undefined): Context {
   let reading = 'execute options';
   let signal: unknown;
   let key: unknown;
+  let priority: unknown;
   let isSignal: boolean;
   try {
     if (options instanceof Context) return options;
@@ -161,6 +205,8 @@ export function contextOf(options: ExecuteOptions | undefined): Context {
     signal = options.signal;
     reading = 'execute options.key';
     key = options.key;
+    reading = 'execute options.priority';
+    priority = options.priority;
     reading = 'signal';
     isSignal = signal === undefined || signal instanceof AbortSignal;
   } catch (error) {
@@ -170,8 +216,17 @@ export function contextOf(options: ExecuteOptions | undefined): Context {
   if (key !== undefined && typeof key !== 'string') {
     throw new TypeError(`key must be a string, got ${show(key)}`);
   }
-  if (signal === undefined && key === undefined) return ROOT;
-  return new CallContext((signal as AbortSignal | undefined) ?? NEVER_ABORTED, 0, key as string | undefined);
+  if (priority !== undefined && !isPriority(priority)) {
+    throw new TypeError(`priority must be one of ${PRIORITIES.join(', ')}, got ${show(priority)}`);
+  }
+  if (signal === undefined && key === undefined && (priority === undefined || priority === 'normal'))
+    return ROOT;
+  return new CallContext(
+    (signal as AbortSignal | undefined) ?? NEVER_ABORTED,
+    0,
+    key as string | undefined,
+    (priority as Priority | undefined) ?? 'normal',
+  );
 }
 
 /** The clock and random source a `pipeline` hands to the policies that were given none of their own. */

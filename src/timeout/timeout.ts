@@ -12,6 +12,7 @@ import {
   type Operation,
   type Policy,
   type PolicyDefaults,
+  type Priority,
   tryContextOf,
 } from '../policy.js';
 import * as v from '../validate.js';
@@ -268,6 +269,7 @@ class Deadline {
 class TimedCall<T> extends Context {
   readonly attempt: number;
   readonly key: string | undefined;
+  readonly priority: Priority;
   deadline = 0;
   prev: TimedCall<unknown> | undefined = undefined;
   next: TimedCall<unknown> | undefined = undefined;
@@ -295,6 +297,7 @@ class TimedCall<T> extends Context {
     super();
     this.attempt = parent.attempt;
     this.key = parent.key;
+    this.priority = parent.priority;
     this.followsCaller = parent.abortable;
   }
 
