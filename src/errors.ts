@@ -4,6 +4,8 @@
  * (where `instanceof` would not).
  */
 
+import type { Priority } from './policy.js';
+
 const BREAKWATER = Symbol.for('breakwater.error');
 
 function brand(ctor: { prototype: object }, name: string): symbol {
@@ -173,8 +175,6 @@ export function isListenerError(error: unknown): error is ListenerError {
   return hasBrand(error, LISTENER);
 }
 
-/** The priorities a call may carry (see `Priority` in the policies' module), repeated here to keep errors free of imports. */
-type CallPriority = 'critical' | 'high' | 'normal' | 'low' | 'background';
 
 /**
  * A call was turned away to protect the process or a dependency from overload: a
@@ -185,7 +185,7 @@ export class OverloadedError extends BreakwaterError {
   /** Why: `pressure` (the shedder), `limit` (the adaptive limit and its queue were full), `queue-timeout`. */
   readonly reason: 'pressure' | 'limit' | 'queue-timeout';
   /** The priority of the call that was turned away. */
-  readonly priority: CallPriority;
+  readonly priority: Priority;
   /** The shedder's pressure when it shed the call (highest reading/limit ratio); for a limit, inFlight/limit. */
   readonly pressure: number;
   /** Milliseconds after which a retry has a fair chance (one sample interval for a shedder). */
@@ -193,7 +193,7 @@ export class OverloadedError extends BreakwaterError {
 
   constructor(
     reason: 'pressure' | 'limit' | 'queue-timeout',
-    priority: CallPriority,
+    priority: Priority,
     pressure: number,
     retryAfter: number,
     message?: string,

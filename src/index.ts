@@ -42,5 +42,6 @@ export {
   type Priority,
 } from './policy.js';
 export * from './retry/index.js';
+export * from './shedder/index.js';
 export * from './timeout/index.js';
 export type { WindowOptions } from './window/sliding-window.js';

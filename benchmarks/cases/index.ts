@@ -3,6 +3,7 @@ import { concurrency, failurePath, fastFail, success } from './breaker.js';
 import { events } from './events.js';
 import { composed, retrySuccess } from './retry.js';
 import { scale } from './scale.js';
+import { shedderIdle } from './shedder.js';
 import { windows } from './windows.js';
 
 /** Every case, in the order of the results table. */
@@ -16,4 +17,5 @@ export const cases: readonly Case[] = [
   concurrency,
   events,
   windows,
+  shedderIdle,
 ];

@@ -6,6 +6,7 @@ import type { TransitionReason } from '../circuit-breaker/state.js';
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import { BreakwaterError, TimeoutError } from '../errors.js';
+import { LoadShedderPolicy } from '../shedder/shedder.js';
 import * as v from '../validate.js';
 import { FAILED_BODY, reportJson } from './http.js';
 
@@ -30,27 +31,56 @@ export type CheckResult =
 /** A custom check; it gets a signal that aborts when the check's timeout passes. */
 export type HealthCheck = (signal: AbortSignal) => CheckResult | Promise<CheckResult>;
 
+/**
+ * What {@link HealthMonitor.register} reads from an adaptive concurrency limit (`adaptiveLimit`):
+ * told apart by `kind`, so that any object of this shape can be watched.
+ */
+export interface AdaptiveLimitHealth {
+  /** Always `'adaptive-limit'`. */
+  readonly kind: 'adaptive-limit';
+  /** Its name, the component's name by default. */
+  readonly name: string;
+  /** Calls allowed to run at once now. */
+  readonly limit: number;
+  /** The lowest the limit may go. */
+  readonly minLimit: number;
+  /** Calls running now. */
+  readonly inFlight: number;
+  /** Calls waiting now. */
+  readonly queued: number;
+  /** Calls that may wait (`Infinity` for no bound). */
+  readonly maxQueue: number;
+  /** Subscribes to its events; the monitor follows `limitChanged`. */
+  on(event: 'limitChanged', listener: (event: { from: number; to: number }) => void): unknown;
+  /** Unsubscribes. */
+  off(event: 'limitChanged', listener: (event: { from: number; to: number }) => void): unknown;
+}
+
 /** One registered component in a {@link HealthReport}. */
 export interface ComponentHealth {
   /** The name it was registered under: by default a breaker's or bulkhead's own name, or the check's. */
   readonly name: string;
-  /** What it is: a watched breaker or bulkhead, or a custom check. */
-  readonly kind: 'circuit-breaker' | 'bulkhead' | 'check';
+  /** What it is: a watched breaker, bulkhead, load shedder or adaptive limit, or a custom check. */
+  readonly kind: 'circuit-breaker' | 'bulkhead' | 'load-shedder' | 'adaptive-limit' | 'check';
   /** Whether it was registered as critical (see {@link RegisterOptions.critical}). */
   readonly critical: boolean;
   /**
    * Its own status, before criticality is weighed: a breaker is `healthy` when closed,
    * `degraded` when half-open, disabled or open and due for a probe, `unhealthy` when open
    * and not yet due, or isolated; a bulkhead is `degraded` when every slot and queue place is taken; a
+   * load shedder is `degraded` while it sheds any priority and `unhealthy` while it sheds `high`
+   * (only `critical` calls are served); an adaptive limit is `degraded` when it has no room left
+   * (every slot and queue place taken) or sits at `minLimit` with calls waiting; a
    * check's is what it returned (`unhealthy` when it threw or timed out).
    */
   readonly status: HealthStatus;
   /**
-   * The breaker's state, the bulkhead's load, or what the check returned or threw. Over HTTP,
+   * The breaker's state, the bulkhead's load, the shedder's `{ pressure, shedding, readings }`,
+   * the adaptive limit's `{ limit, minLimit, inFlight, queued, maxQueue }`, or what the check returned or threw. Over HTTP,
    * what a check threw is replaced by a generic reason and any Error by `"[error]"`.
    */
   readonly detail?: unknown;
-  /** Open breakers only: ms until the breaker admits a probe (0 when one is due). */
+  /** Open breakers: ms until the breaker admits a probe (0 when one is due); a shedder shedding `high`: its `retryAfter`. */
   readonly retryAfter?: number;
   /** Breakers only: the reason of the last state change the monitor saw (none before the first). */
   readonly reason?: TransitionReason;
@@ -76,8 +106,9 @@ export interface HealthReport {
 export interface RegisterOptions {
   /**
    * Whether the service cannot serve without this component: a critical component that is
-   * down makes the whole `unhealthy`; a non-critical one makes it `degraded`.
-   * @default false
+   * down makes the whole `unhealthy`; a non-critical one makes it `degraded`. A load shedder
+   * watches the process itself, so it is critical unless you say otherwise.
+   * @default false (true for a load shedder)
    */
   critical?: boolean;
   /** Overrides the component's name (a breaker's own name by default). */
@@ -111,8 +142,10 @@ export interface StatusChangedEvent {
 export interface HealthMonitorEvents {
   /**
    * The whole's status changed: found by `check()` (or the HTTP handler), caused by
-   * `register()` or `unregister()`, or at once when a registered breaker changed state,
-   * with no `check()` needed.
+   * `register()` or `unregister()`, or at once when a registered breaker changed state, a
+   * shedder started or stopped shedding a priority, or an adaptive limit moved, with no
+   * `check()` needed. This is the alert: page on `to === 'unhealthy'`, warn on `'degraded'`
+   * (the report's components say which one and why).
    */
   statusChanged: [StatusChangedEvent];
 }
@@ -127,6 +160,20 @@ type Component =
       unsubscribe: () => void;
     }
   | { kind: 'bulkhead'; name: string; critical: boolean; bulkhead: BulkheadPolicy }
+  | {
+      kind: 'load-shedder';
+      name: string;
+      critical: boolean;
+      shedder: LoadShedderPolicy;
+      unsubscribe: () => void;
+    }
+  | {
+      kind: 'adaptive-limit';
+      name: string;
+      critical: boolean;
+      limit: AdaptiveLimitHealth;
+      unsubscribe: () => void;
+    }
   | {
       kind: 'check';
       name: string;
@@ -268,27 +315,41 @@ function validClock(value: unknown): Clock {
   return value as Clock;
 }
 
+type Kind = ComponentHealth['kind'];
+
 /** Which kind of component `target` is; a Proxy whose traps throw is a TypeError, not a crash. */
-function kindOf(target: unknown): 'check' | 'circuit-breaker' | 'bulkhead' | undefined {
+function kindOf(target: unknown): Kind | undefined {
   if (typeof target === 'string') return 'check';
   try {
     if (target instanceof CircuitBreaker) return 'circuit-breaker';
     if (target instanceof BulkheadPolicy) return 'bulkhead';
+    if (target instanceof LoadShedderPolicy) return 'load-shedder';
+    if (isAdaptiveLimit(target)) return 'adaptive-limit';
   } catch (error) {
     throw new TypeError(`register: could not tell what ${show(target)} is`, { cause: error });
   }
   return undefined;
 }
 
+/** Structural: an adaptive limit of any copy of breakwater, read once per member. */
+function isAdaptiveLimit(target: unknown): target is AdaptiveLimitHealth {
+  if (typeof target !== 'object' || target === null) return false;
+  const t = target as Partial<AdaptiveLimitHealth>;
+  return t.kind === 'adaptive-limit' && typeof t.on === 'function' && typeof t.off === 'function';
+}
+
 /**
- * Reports the health of a service from its breakers, bulkheads and custom checks, as
+ * Reports the health of a service from its breakers, bulkheads, load shedders, adaptive
+ * limits and custom checks, as
  * `healthy`, `degraded` or `unhealthy`, and serves it over HTTP.
  *
  * Rules: a critical component that is open, isolated or failing makes the whole
  * `unhealthy`; any other impaired component (a non-critical breaker open or half-open, a
  * full bulkhead, a failing non-critical check, a critical breaker half-open) makes it
- * `degraded`. `statusChanged` is emitted on every change: when a check runs, and at once
- * when a registered breaker changes state. A listener that throws is reported as a process
+ * `degraded`; a load shedder (critical unless registered otherwise) shedding `high` makes
+ * it `unhealthy`, shedding anything else `degraded`. `statusChanged`, the alert, is emitted
+ * on every change: when a check runs, and at once when a registered breaker changes state, a
+ * shedder starts or stops shedding a priority, or an adaptive limit moves. A listener that throws is reported as a process
  * warning and never reaches the breaker call whose transition it heard.
  *
  * @example
@@ -316,11 +377,14 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
     this.clock = o.clock === undefined ? systemClock : validClock(o.clock);
   }
 
-  /** Watches a breaker or a bulkhead, or runs a named custom check on every `check()`. */
-  register(component: CircuitBreaker | BulkheadPolicy, options?: RegisterOptions): this;
+  /** Watches a breaker, bulkhead, load shedder or adaptive limit, or runs a named custom check on every `check()`. */
+  register(
+    component: CircuitBreaker | BulkheadPolicy | LoadShedderPolicy | AdaptiveLimitHealth,
+    options?: RegisterOptions,
+  ): this;
   register(name: string, check: HealthCheck, options?: RegisterOptions): this;
   register(
-    target: CircuitBreaker | BulkheadPolicy | string,
+    target: CircuitBreaker | BulkheadPolicy | LoadShedderPolicy | AdaptiveLimitHealth | string,
     checkOrOptions?: HealthCheck | RegisterOptions,
     maybeOptions?: RegisterOptions,
   ): this {
@@ -328,7 +392,7 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
     const kind = kindOf(target);
     if (kind === undefined) {
       throw new TypeError(
-        `register: expected a CircuitBreaker, a bulkhead or a name and a check, got ${show(target)}`,
+        `register: expected a CircuitBreaker, a bulkhead, a load shedder, an adaptive limit or a name and a check, got ${show(target)}`,
       );
     }
     const rawOptions = kind === 'check' ? maybeOptions : checkOrOptions;
@@ -336,7 +400,7 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
       rawOptions === undefined
         ? {}
         : readOptions('register options', rawOptions, ['critical', 'name', 'timeout']);
-    const critical = o.critical === undefined ? false : o.critical;
+    const critical = o.critical === undefined ? kind === 'load-shedder' : o.critical;
     if (typeof critical !== 'boolean')
       throw new TypeError(`critical must be a boolean, got ${show(critical)}`);
     let component: Component;
@@ -353,30 +417,40 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
       let ownName = o.name;
       if (ownName === undefined) {
         try {
-          ownName = (target as CircuitBreaker | BulkheadPolicy).name;
+          ownName = (target as { name: unknown }).name;
         } catch (error) {
           throw new TypeError(`register: reading the ${kind}'s name threw`, { cause: error });
         }
       }
       const name = valid('name', ownName, v.string);
-      component =
-        kind === 'circuit-breaker'
-          ? {
-              kind,
-              name,
-              critical,
-              breaker: target as CircuitBreaker,
-              reason: undefined,
-              unsubscribe: () => {},
-            }
-          : { kind, name, critical, bulkhead: target as BulkheadPolicy };
+      const unsubscribe = () => {};
+      switch (kind) {
+        case 'circuit-breaker':
+          component = {
+            kind,
+            name,
+            critical,
+            breaker: target as CircuitBreaker,
+            reason: undefined,
+            unsubscribe,
+          };
+          break;
+        case 'bulkhead':
+          component = { kind, name, critical, bulkhead: target as BulkheadPolicy };
+          break;
+        case 'load-shedder':
+          component = { kind, name, critical, shedder: target as LoadShedderPolicy, unsubscribe };
+          break;
+        default:
+          component = { kind, name, critical, limit: target as AdaptiveLimitHealth, unsubscribe };
+      }
     }
     if (this.components.has(component.name)) {
       throw new TypeError(
         `register: a component named ${JSON.stringify(component.name)} is already registered`,
       );
     }
-    if (component.kind === 'circuit-breaker') this.watch(component);
+    this.watch(component);
     this.components.set(component.name, component);
     this.refresh();
     return this;
@@ -386,7 +460,7 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
   unregister(name: string): boolean {
     const component = this.components.get(name);
     if (component === undefined) return false;
-    if (component.kind === 'circuit-breaker') component.unsubscribe();
+    if ('unsubscribe' in component) component.unsubscribe();
     this.components.delete(name);
     this.refresh();
     return true;
@@ -432,7 +506,7 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
 
   /** Stops watching every component, removing the listeners it put on breakers, and its own listeners. */
   dispose(): void {
-    for (const c of this.components.values()) if (c.kind === 'circuit-breaker') c.unsubscribe();
+    for (const c of this.components.values()) if ('unsubscribe' in c) c.unsubscribe();
     this.components.clear();
     this.removeAllListeners();
   }
@@ -472,15 +546,41 @@ export class HealthMonitor extends Emitter<HealthMonitorEvents> {
     }
   }
 
-  /** Follows a breaker's state changes: its status and the reason it moved change at once. */
-  private watch(component: Extract<Component, { kind: 'circuit-breaker' }>): void {
-    const breaker = component.breaker;
-    const onChange = (event: StateChangedEvent) => {
-      component.reason = event.reason;
-      this.refresh();
-    };
-    breaker.on('stateChanged', onChange);
-    component.unsubscribe = () => breaker.off('stateChanged', onChange);
+  /**
+   * Follows what changes a component's status: a breaker's state (and the reason it moved), a
+   * shedder's shed priorities, an adaptive limit's limit. Bulkheads and checks are read when asked.
+   */
+  private watch(component: Component): void {
+    switch (component.kind) {
+      case 'circuit-breaker': {
+        const breaker = component.breaker;
+        const onChange = (event: StateChangedEvent) => {
+          component.reason = event.reason;
+          this.refresh();
+        };
+        breaker.on('stateChanged', onChange);
+        component.unsubscribe = () => breaker.off('stateChanged', onChange);
+        return;
+      }
+      case 'load-shedder': {
+        const shedder = component.shedder;
+        const onChange = () => void this.refresh();
+        shedder.on('sheddingChanged', onChange);
+        component.unsubscribe = () => shedder.off('sheddingChanged', onChange);
+        return;
+      }
+      case 'adaptive-limit': {
+        const limit = component.limit;
+        const onChange = () => void this.refresh();
+        try {
+          limit.on('limitChanged', onChange);
+        } catch (error) {
+          throw new TypeError('register: the adaptive limit could not be subscribed to', { cause: error });
+        }
+        component.unsubscribe = () => limit.off('limitChanged', onChange);
+        return;
+      }
+    }
   }
 
   private async runCheck(c: CheckComponent): Promise<ComponentHealth> {
@@ -577,6 +677,40 @@ function describe(c: Component): ComponentHealth {
       if (c.reason !== undefined) health.reason = c.reason;
       return health;
     }
+    case 'load-shedder': {
+      const s = c.shedder;
+      const shedding = s.shedding;
+      const status: HealthStatus = s.isShedding('high')
+        ? 'unhealthy'
+        : shedding.length > 0
+          ? 'degraded'
+          : 'healthy';
+      const health: ComponentHealth = {
+        name: c.name,
+        kind: c.kind,
+        critical: c.critical,
+        status,
+        detail: { pressure: s.pressure, shedding, readings: s.readings },
+      };
+      return status === 'unhealthy' ? { ...health, retryAfter: s.retryAfter } : health;
+    }
+    case 'adaptive-limit': {
+      const a = c.limit;
+      const limit = a.limit;
+      const minLimit = a.minLimit;
+      const inFlight = a.inFlight;
+      const queued = a.queued;
+      const maxQueue = a.maxQueue;
+      const full = inFlight >= limit && queued >= maxQueue;
+      const floored = limit <= minLimit && queued > 0;
+      return {
+        name: c.name,
+        kind: c.kind,
+        critical: c.critical,
+        status: full || floored ? 'degraded' : 'healthy',
+        detail: { limit, minLimit, inFlight, queued, maxQueue },
+      };
+    }
     case 'bulkhead': {
       const b = c.bulkhead;
       const full = b.inFlight >= b.maxConcurrent && b.queued >= b.maxQueue;
@@ -597,14 +731,16 @@ function describe(c: Component): ComponentHealth {
 }
 
 /**
- * ms until an unhealthy whole stops being unhealthy, when only open breakers make it so: each
- * becomes degraded once due for a probe. Unknown (undefined) if a check or an isolated breaker is to blame.
+ * ms until an unhealthy whole may stop being unhealthy, when only open breakers (each becomes
+ * degraded once due for a probe) and shedders (they sample again after `retryAfter`) make it so.
+ * Unknown (undefined) if a check or an isolated breaker is to blame.
  */
 function recoveryIn(components: readonly ComponentHealth[]): number | undefined {
   let longest = 0;
   for (const c of components) {
     if (weigh(c) !== 'unhealthy') continue;
-    if (c.kind !== 'circuit-breaker' || c.retryAfter === undefined) return undefined;
+    if ((c.kind !== 'circuit-breaker' && c.kind !== 'load-shedder') || c.retryAfter === undefined)
+      return undefined;
     longest = Math.max(longest, c.retryAfter);
   }
   return longest;

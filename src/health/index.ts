@@ -1,4 +1,5 @@
 export {
+  type AdaptiveLimitHealth,
   type CheckResult,
   type ComponentHealth,
   type HealthCheck,

@@ -7,13 +7,16 @@
 import type { BatchObservableResult, Meter } from '@opentelemetry/api';
 import { metrics } from '@opentelemetry/api';
 import { STATES } from '../circuit-breaker/state.js';
+import { PRIORITIES } from '../policy.js';
 import {
   checkNames,
   DEFAULT_BUCKETS,
+  labelsOf,
   type MetricsSink,
   named,
   Observer,
   policiesOf,
+  validMaxSeries,
 } from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
@@ -26,6 +29,13 @@ export interface OpenTelemetryOptions {
    * @default 'breakwater'
    */
   prefix?: string;
+  /**
+   * Most distinct policy names (of any kind) recorded on this meter and prefix: the policies of
+   * any further name are recorded under the name `other` (counters add up, gauges sum, and
+   * `circuit.state {name: "other"}` counts the breakers in each state). `Infinity` for no cap.
+   * @default 1000
+   */
+  maxSeries?: number;
 }
 
 /** What {@link instrument} returns. */
@@ -79,6 +89,14 @@ function validPrefix(value: unknown): string {
  * and gauges read at collection time: `<prefix>.circuit.state {name, state}` (1 for the current state),
  * `<prefix>.bulkhead.in_flight` and `<prefix>.bulkhead.queued {name}`.
  *
+ * Load shedders: a gauge `<prefix>.shedder.pressure {name}` (the highest reading/limit ratio), a gauge
+ * `<prefix>.shedder.shedding {name, priority}` (1 while shed), and a counter `<prefix>.shedder.shed
+ * {name, priority}` of refused calls. Adaptive limits: gauges `<prefix>.adaptive.limit`,
+ * `<prefix>.adaptive.in_flight`, `<prefix>.adaptive.queued {name}`, and a counter
+ * `<prefix>.adaptive.changes {name, direction}` (up, down). Their refused calls also count in
+ * `<prefix>.calls` with `outcome: rejected`. Past `maxSeries` distinct names, policies are
+ * recorded under the name `other`.
+ *
  * On one meter and prefix, two different breakers may not share a name (a TypeError); other
  * policies of one kind that share a name add into the same series, and the bulkhead gauges sum them.
  *
@@ -93,15 +111,17 @@ export function instrument(
   options: OpenTelemetryOptions = {},
 ): OpenTelemetryInstrumentation {
   const o = v.object('instrument options', options) as OpenTelemetryOptions;
-  v.knownKeys('instrument', o, ['meter', 'prefix']);
+  v.knownKeys('instrument', o, ['meter', 'prefix', 'maxSeries']);
   const meter = o.meter === undefined ? metrics.getMeter('breakwater') : validMeter(o.meter);
   const prefix = o.prefix === undefined ? 'breakwater' : validPrefix(o.prefix);
+  const maxSeries = validMaxSeries(o.maxSeries);
   const leaves = policiesOf(target);
 
   let byPrefix = instrumentations.get(meter);
   let shared = byPrefix?.get(prefix);
   // Checked before any instrument is created or listener added.
-  checkNames(leaves, shared?.observer.roster, whereOf(prefix));
+  const known = shared?.observer.roster;
+  checkNames(leaves, known, whereOf(prefix), labelsOf(leaves, known, maxSeries));
   if (byPrefix === undefined) {
     byPrefix = new Map();
     instrumentations.set(meter, byPrefix);
@@ -111,7 +131,7 @@ export function instrument(
     byPrefix.set(prefix, shared);
   }
   const { observer, detachIfIdle } = shared;
-  const release = observer.observe(leaves);
+  const release = observer.observe(leaves, maxSeries);
   let disposed = false;
   return {
     dispose() {
@@ -164,9 +184,40 @@ function instruments(meter: Meter, prefix: string, byPrefix: Map<string, Instrum
   const queued = meter.createObservableGauge(`${prefix}.bulkhead.queued`, {
     description: 'Calls waiting in a bulkhead queue.',
   });
+  const pressure = meter.createObservableGauge(`${prefix}.shedder.pressure`, {
+    description: 'Load shedder pressure: the highest ratio reading/limit.',
+  });
+  const shedding = meter.createObservableGauge(`${prefix}.shedder.shedding`, {
+    description: 'Whether a load shedder refuses calls of a priority: 1 while it does, else 0.',
+  });
+  const shed = meter.createCounter(`${prefix}.shedder.shed`, {
+    description: 'Calls a load shedder refused, by priority.',
+  });
+  const limitNow = meter.createObservableGauge(`${prefix}.adaptive.limit`, {
+    description: 'Calls an adaptive limit lets run at once now.',
+  });
+  const limitInFlight = meter.createObservableGauge(`${prefix}.adaptive.in_flight`, {
+    description: 'Calls running under an adaptive limit.',
+  });
+  const limitQueued = meter.createObservableGauge(`${prefix}.adaptive.queued`, {
+    description: 'Calls waiting for an adaptive limit.',
+  });
+  const limitChanges = meter.createCounter(`${prefix}.adaptive.changes`, {
+    description: 'Moves of an adaptive limit, up or down.',
+  });
 
-  // Names of the breakers and bulkheads disposed since the last collection.
-  const gone = { breakers: new Set<string>(), bulkheads: new Set<string>() };
+  // Names of the policies with gauges disposed since the last collection.
+  const gone = {
+    breakers: new Set<string>(),
+    bulkheads: new Set<string>(),
+    shedders: new Set<string>(),
+    limits: new Set<string>(),
+  };
+  const nothingGone = () =>
+    gone.breakers.size === 0 &&
+    gone.bulkheads.size === 0 &&
+    gone.shedders.size === 0 &&
+    gone.limits.size === 0;
   const sink: MetricsSink = {
     calls: (name, policy, outcome) => {
       const attributes = { name, policy, outcome };
@@ -181,14 +232,18 @@ function instruments(meter: Meter, prefix: string, byPrefix: Map<string, Instrum
     retried: (name) => retries.add(1, { name }),
     gaveUp: (name, reason) => giveUps.add(1, { name, reason }),
     injected: (name, kind) => injections.add(1, { name, kind }),
+    shed: (name, priority) => shed.add(1, { name, priority }),
+    limitChanged: (name, direction) => limitChanges.add(1, { name, direction }),
     // The API cannot delete a series of a counter or histogram; the gauges get a last 0 (below).
     forget: (kind, name) => {
       if (kind === 'circuit-breaker') gone.breakers.add(name);
       else if (kind === 'bulkhead') gone.bulkheads.add(name);
+      else if (kind === 'load-shedder') gone.shedders.add(name);
+      else if (kind === 'adaptive-limit') gone.limits.add(name);
     },
   };
   const observer = new Observer(sink, whereOf(prefix));
-  const observables = [state, inFlight, queued];
+  const observables = [state, inFlight, queued, pressure, shedding, limitNow, limitInFlight, limitQueued];
 
   const observe = (result: BatchObservableResult) => {
     // A cumulative reader would export a disposed policy's last value for ever: report 0 once
@@ -198,12 +253,49 @@ function instruments(meter: Meter, prefix: string, byPrefix: Map<string, Instrum
       result.observe(inFlight, 0, { name });
       result.observe(queued, 0, { name });
     }
+    for (const name of gone.shedders) {
+      result.observe(pressure, 0, { name });
+      for (const priority of PRIORITIES) result.observe(shedding, 0, { name, priority });
+    }
+    for (const name of gone.limits) {
+      for (const g of [limitNow, limitInFlight, limitQueued]) result.observe(g, 0, { name });
+    }
     gone.breakers.clear();
     gone.bulkheads.clear();
+    gone.shedders.clear();
+    gone.limits.clear();
+    // One breaker per name, except "other" (past maxSeries): there, breakers in each state.
     for (const [name, breakers] of named(observer.roster, 'circuit-breaker')) {
-      for (const breaker of breakers.keys()) {
-        for (const s of STATES) result.observe(state, s === breaker.state ? 1 : 0, { name, state: s });
+      for (const s of STATES) {
+        let n = 0;
+        for (const breaker of breakers.keys()) if (breaker.state === s) n++;
+        result.observe(state, n, { name, state: s });
       }
+    }
+    // Shedders that share a name: the highest pressure; a priority shed by any of them.
+    for (const [name, shedders] of named(observer.roster, 'load-shedder')) {
+      let highest = 0;
+      for (const s of shedders.keys()) highest = Math.max(highest, s.pressure);
+      result.observe(pressure, highest, { name });
+      for (const priority of PRIORITIES) {
+        let shed = 0;
+        for (const s of shedders.keys()) if (s.isShedding(priority)) shed = 1;
+        result.observe(shedding, shed, { name, priority });
+      }
+    }
+    // Adaptive limits that share a name are summed.
+    for (const [name, limits] of named(observer.roster, 'adaptive-limit')) {
+      let limit = 0;
+      let running = 0;
+      let waiting = 0;
+      for (const a of limits.keys()) {
+        limit += a.limit;
+        running += a.inFlight;
+        waiting += a.queued;
+      }
+      result.observe(limitNow, limit, { name });
+      result.observe(limitInFlight, running, { name });
+      result.observe(limitQueued, waiting, { name });
     }
     // Bulkheads that share a name are summed.
     for (const [name, bulkheads] of named(observer.roster, 'bulkhead')) {
@@ -223,7 +315,7 @@ function instruments(meter: Meter, prefix: string, byPrefix: Map<string, Instrum
 
   let detached = false;
   function detachIfIdle(): void {
-    if (detached || observer.size !== 0 || gone.breakers.size !== 0 || gone.bulkheads.size !== 0) return;
+    if (detached || observer.size !== 0 || !nothingGone()) return;
     detached = true;
     meter.removeBatchObservableCallback(observe, observables);
     if (byPrefix.get(prefix) === shared) byPrefix.delete(prefix);

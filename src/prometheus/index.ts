@@ -6,19 +6,24 @@
  */
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { STATES, TRANSITIONS } from '../circuit-breaker/state.js';
+import { PRIORITIES } from '../policy.js';
 import {
+  type AdaptiveLimitLike,
   type CallOutcome,
   checkNames,
   DEFAULT_BUCKETS,
   GIVE_UP_REASONS,
   INJECTION_KINDS,
+  labelsOf,
   type MetricsSink,
   named,
   Observer,
+  OTHER,
   OUTCOMES,
   type PolicyKind,
   policiesOf,
   type Roster,
+  validMaxSeries,
 } from '../telemetry/observe.js';
 import * as v from '../validate.js';
 
@@ -37,6 +42,14 @@ export interface PrometheusOptions {
    * @default [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
    */
   buckets?: number[];
+  /**
+   * Most distinct policy names (of any kind) recorded in these metrics: the policies of any
+   * further name are recorded under the name `other` (counters add up, gauges sum, and
+   * `circuit_state{name="other"}` counts the breakers in each state), so that thousands of keyed
+   * policies cannot flood Prometheus with series. Give `Infinity` for no cap.
+   * @default 1000
+   */
+  maxSeries?: number;
 }
 
 /** What {@link instrument} returns. */
@@ -103,6 +116,17 @@ const SPECS = {
   injections: { suffix: 'chaos_injections_total', type: 'counter', labelNames: ['name', 'kind'] },
   inFlight: { suffix: 'bulkhead_in_flight', type: 'gauge', labelNames: ['name'] },
   queued: { suffix: 'bulkhead_queued', type: 'gauge', labelNames: ['name'] },
+  pressure: { suffix: 'shedder_pressure', type: 'gauge', labelNames: ['name'] },
+  shedding: { suffix: 'shedder_shedding', type: 'gauge', labelNames: ['name', 'priority'] },
+  shed: { suffix: 'shed_calls_total', type: 'counter', labelNames: ['name', 'priority'] },
+  limit: { suffix: 'adaptive_limit', type: 'gauge', labelNames: ['name'] },
+  limitInFlight: { suffix: 'adaptive_limit_in_flight', type: 'gauge', labelNames: ['name'] },
+  limitQueued: { suffix: 'adaptive_limit_queued', type: 'gauge', labelNames: ['name'] },
+  limitChanges: {
+    suffix: 'adaptive_limit_changes_total',
+    type: 'counter',
+    labelNames: ['name', 'direction'],
+  },
 } as const satisfies Record<string, Shape & { suffix: string }>;
 
 type Which = keyof typeof SPECS;
@@ -203,6 +227,15 @@ function registered(registry: Registry, name: string, shape: Shape): Metric | un
  * | `<prefix>_retry_give_ups_total` | counter | `name`, `reason` |
  * | `<prefix>_bulkhead_in_flight`, `<prefix>_bulkhead_queued` | gauges, read at scrape time | `name` |
  * | `<prefix>_chaos_injections_total` | counter | `name`, `kind` |
+ * | `<prefix>_shedder_pressure` | gauge, read at scrape time: highest reading/limit ratio | `name` |
+ * | `<prefix>_shedder_shedding` | gauge, 1 while the priority is shed, else 0 | `name`, `priority` |
+ * | `<prefix>_shed_calls_total` | counter of calls a load shedder refused | `name`, `priority` |
+ * | `<prefix>_adaptive_limit`, `<prefix>_adaptive_limit_in_flight`, `<prefix>_adaptive_limit_queued` | gauges, read at scrape time | `name` |
+ * | `<prefix>_adaptive_limit_changes_total` | counter | `name`, `direction` (up, down) |
+ *
+ * A shed call also counts as `calls_total{policy="load-shedder",outcome="rejected"}`, and a call an
+ * adaptive limit turned away as `calls_total{policy="adaptive-limit",outcome="rejected"}`. Past
+ * `maxSeries` distinct names, policies are recorded under the name `other`.
  *
  * Any number of `instrument` calls may share a registry and prefix. In it, two different
  * breakers may not share a name (a TypeError); other policies of one kind that share a name
@@ -223,10 +256,11 @@ export function instrument(
   options: PrometheusOptions = {},
 ): PrometheusInstrumentation {
   const o = v.object('instrument options', options) as PrometheusOptions;
-  v.knownKeys('instrument', o, ['registry', 'prefix', 'buckets']);
+  v.knownKeys('instrument', o, ['registry', 'prefix', 'buckets', 'maxSeries']);
   const registry = o.registry === undefined ? new Registry() : validRegistry(o.registry);
   const prefix = o.prefix === undefined ? 'breakwater' : validPrefix(o.prefix);
   const buckets = o.buckets === undefined ? DEFAULT_BUCKETS : validBuckets(o.buckets);
+  const maxSeries = validMaxSeries(o.maxSeries);
   const leaves = policiesOf(target);
 
   // Everything is checked before anything is registered or listened to.
@@ -239,7 +273,8 @@ export function instrument(
     found[which] = registered(registry, shapes[which].name, shape);
   }
   const where = `the metrics "${prefix}_*" of this registry`;
-  checkNames(leaves, found.calls === undefined ? undefined : bookOf(found.calls).roster, where);
+  const known = found.calls === undefined ? undefined : bookOf(found.calls).roster;
+  checkNames(leaves, known, where, labelsOf(leaves, known, maxSeries));
 
   const registers = [registry];
   function metric<M extends Metric>(which: Which, create: (name: string) => M): M {
@@ -276,9 +311,18 @@ export function instrument(
     (name) =>
       new Gauge({
         name,
-        help: 'Circuit state: 1 for the current state, 0 for the others.',
+        help: 'Circuit state: 1 for the current state, 0 for the others (for "other": breakers in each state).',
         labelNames: SPECS.state.labelNames,
         registers,
+        collect() {
+          const folded = named(book.roster, 'circuit-breaker').get(OTHER);
+          if (folded === undefined) return;
+          for (const s of STATES) {
+            let n = 0;
+            for (const b of folded.keys()) if (b.state === s) n++;
+            this.set({ name: OTHER, state: s }, n);
+          }
+        },
       }),
   );
   const transitions = metric(
@@ -353,6 +397,91 @@ export function instrument(
     'queued',
     bulkheadGauge('Calls waiting in a bulkhead queue.', (b) => b.queued),
   );
+  metric(
+    'pressure',
+    (name) =>
+      new Gauge({
+        name,
+        help: 'Load shedder pressure: the highest ratio reading/limit (shedders sharing a name: the highest).',
+        labelNames: SPECS.pressure.labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [shedder, shedders] of named(book.roster, 'load-shedder')) {
+            let highest = 0;
+            for (const s of shedders.keys()) highest = Math.max(highest, s.pressure);
+            this.set({ name: shedder }, highest);
+          }
+        },
+      }),
+  );
+  metric(
+    'shedding',
+    (name) =>
+      new Gauge({
+        name,
+        help: 'Whether a load shedder refuses calls of a priority: 1 while it does, else 0.',
+        labelNames: SPECS.shedding.labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [shedder, shedders] of named(book.roster, 'load-shedder')) {
+            for (const priority of PRIORITIES) {
+              let shed = 0;
+              for (const s of shedders.keys()) if (s.isShedding(priority)) shed = 1;
+              this.set({ name: shedder, priority }, shed);
+            }
+          }
+        },
+      }),
+  );
+  const shed = metric(
+    'shed',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Calls a load shedder refused, by priority.',
+        labelNames: SPECS.shed.labelNames,
+        registers,
+      }),
+  );
+  // Read at scrape time; adaptive limits that share a name are summed.
+  const limitGauge = (
+    which: 'limit' | 'limitInFlight' | 'limitQueued',
+    help: string,
+    read: (a: AdaptiveLimitLike) => number,
+  ) =>
+    metric(
+      which,
+      (name) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: SPECS[which].labelNames,
+          registers,
+          collect() {
+            this.reset();
+            for (const [limit, limits] of named(book.roster, 'adaptive-limit')) {
+              let sum = 0;
+              for (const a of limits.keys()) sum += read(a);
+              this.set({ name: limit }, sum);
+            }
+          },
+        }),
+    );
+  limitGauge('limit', 'Calls an adaptive limit lets run at once now.', (a) => a.limit);
+  limitGauge('limitInFlight', 'Calls running under an adaptive limit.', (a) => a.inFlight);
+  limitGauge('limitQueued', 'Calls waiting for an adaptive limit.', (a) => a.queued);
+  const limitChanges = metric(
+    'limitChanges',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Moves of an adaptive limit, up or down.',
+        labelNames: SPECS.limitChanges.labelNames,
+        registers,
+      }),
+  );
 
   let observer = observers.get(calls);
   if (observer === undefined) {
@@ -378,6 +507,13 @@ export function instrument(
         case 'chaos':
           for (const kind of INJECTION_KINDS) injections.remove({ name, kind });
           break;
+        case 'load-shedder':
+          for (const priority of PRIORITIES) shed.remove({ name, priority });
+          break;
+        case 'adaptive-limit':
+          limitChanges.remove({ name, direction: 'up' });
+          limitChanges.remove({ name, direction: 'down' });
+          break;
       }
     };
     const sink: MetricsSink = {
@@ -398,16 +534,19 @@ export function instrument(
         return (seconds) => series.observe(seconds);
       },
       state: (name, current) => {
+        if (name === OTHER) return; // counted at scrape time
         for (const s of STATES) state.set({ name, state: s }, s === current ? 1 : 0);
       },
       transition: (name, from, to) => transitions.inc({ name, from, to }),
       retried: (name) => retries.inc({ name }),
       gaveUp: (name, reason) => giveUps.inc({ name, reason }),
       injected: (name, kind) => injections.inc({ name, kind }),
+      shed: (name, priority) => shed.inc({ name, priority }),
+      limitChanged: (name, direction) => limitChanges.inc({ name, direction }),
       forget,
     };
     observer = new Observer(sink, where, book.roster);
     observers.set(calls, observer);
   }
-  return { registry, dispose: observer.observe(leaves) };
+  return { registry, dispose: observer.observe(leaves, maxSeries) };
 }

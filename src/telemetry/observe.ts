@@ -5,8 +5,11 @@ import type { CircuitBreaker } from '../circuit-breaker/circuit-breaker.js';
 import type { CircuitState } from '../circuit-breaker/state.js';
 import type { FallbackPolicy } from '../fallback/fallback.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Priority } from '../policy.js';
 import type { GaveUpEvent, RetryPolicy } from '../retry/retry.js';
+import type { LoadShedderPolicy } from '../shedder/shedder.js';
 import type { TimeoutPolicy } from '../timeout/timeout.js';
+import * as v from '../validate.js';
 import { show } from '../validate.js';
 
 /** The closed set of `outcome` label values. */
@@ -52,6 +55,33 @@ export const DEFAULT_BUCKETS: readonly number[] = [
   0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+/** The label that policies past an adapter's `maxSeries` distinct names share. */
+export const OTHER = 'other';
+
+/** The default of the adapters' `maxSeries` option. */
+export const DEFAULT_MAX_SERIES = 1_000;
+
+/** Validates an adapter's `maxSeries` option: an integer >= 1, or `Infinity`. */
+export function validMaxSeries(value: unknown): number {
+  return value === undefined ? DEFAULT_MAX_SERIES : v.countOrUnlimited('maxSeries', value, 1);
+}
+
+/**
+ * What the adapters read from an adaptive concurrency limit (`adaptiveLimit`), told apart by
+ * `kind` like every policy, so that the adapters need not import it.
+ */
+export interface AdaptiveLimitLike
+  extends EventEmitter<{
+    limitChanged: [{ readonly from: number; readonly to: number }];
+    rejected: [{ readonly priority: Priority; readonly reason: string }];
+  }> {
+  readonly kind: 'adaptive-limit';
+  readonly name: string;
+  readonly limit: number;
+  readonly inFlight: number;
+  readonly queued: number;
+}
+
 /** Where an adapter (Prometheus, OpenTelemetry) records what {@link observe} sees. */
 export interface MetricsSink {
   /**
@@ -66,6 +96,10 @@ export interface MetricsSink {
   retried(name: string): void;
   gaveUp(name: string, reason: string): void;
   injected(name: string, kind: string): void;
+  /** A load shedder refused a call of `priority`. */
+  shed(name: string, priority: Priority): void;
+  /** An adaptive limit moved up or down. */
+  limitChanged(name: string, direction: 'up' | 'down'): void;
   /**
    * Drops every series of the policies of `kind` called `name`: the last of them is no longer
    * observed (its listeners are already gone).
@@ -81,6 +115,8 @@ type Known =
   | FallbackPolicy
   | BulkheadPolicy
   | ChaosPolicy
+  | LoadShedderPolicy
+  | AdaptiveLimitLike
   | Pipeline;
 
 /** A policy that emits events (a pipeline's leaves). */
@@ -98,6 +134,8 @@ export type Roster = Map<PolicyKind, Map<string, Map<Leaf, number>>>;
 /** The listeners one {@link Observer} holds on one policy, and how many `observe` calls hold them. */
 interface Hold {
   count: number;
+  /** The `name` label its series carry: its name, or {@link OTHER} past `maxSeries`. */
+  readonly label: string;
   readonly remove: () => void;
 }
 
@@ -130,17 +168,21 @@ export class Observer {
    * Walks `target` (into pipelines, at any depth) and observes every policy in it. Checks
    * the whole target first: a TypeError for anything but a breakwater policy, or for a
    * breaker whose name another breaker holds in these metrics, leaves no listener behind.
-   * Returns the release of exactly what this call took; releasing twice is harmless.
+   * Policies whose names would pass `maxSeries` distinct names in these metrics are
+   * recorded under the name {@link OTHER}. Returns the release of exactly what this call
+   * took; releasing twice is harmless.
    */
-  observe(target: object | readonly object[]): () => void {
+  observe(target: object | readonly object[], maxSeries = Number.POSITIVE_INFINITY): () => void {
     const leaves = policiesOf(target);
-    checkNames(leaves, this.roster, this.where);
+    const labels = labelsOf(leaves, this.roster, maxSeries, this.holds);
+    checkNames(leaves, this.roster, this.where, labels);
     for (const leaf of leaves) {
       const hold = this.holds.get(leaf);
       if (hold !== undefined) hold.count++;
       else {
-        this.holds.set(leaf, { count: 1, remove: listenTo(leaf, this.sink) });
-        enroll(this.roster, leaf);
+        const label = labels.get(leaf)!;
+        this.holds.set(leaf, { count: 1, label, remove: listenTo(leaf, this.sink, label) });
+        enroll(this.roster, leaf, label);
       }
     }
     let released = false;
@@ -152,22 +194,62 @@ export class Observer {
         if (--hold.count !== 0) continue;
         this.holds.delete(leaf);
         hold.remove();
-        if (unenroll(this.roster, leaf)) this.sink.forget(leaf.kind, leaf.name);
+        if (unenroll(this.roster, leaf, hold.label)) this.sink.forget(leaf.kind, hold.label);
       }
     };
   }
 }
 
 /**
+ * The `name` label of each leaf: its own name when that series exists already or when fewer
+ * than `maxSeries` distinct names (of any kind) are recorded, else {@link OTHER}. A leaf
+ * already held keeps its label.
+ */
+export function labelsOf(
+  leaves: readonly Leaf[],
+  roster: Roster | undefined,
+  maxSeries: number,
+  held?: ReadonlyMap<Leaf, { readonly label: string }>,
+): Map<Leaf, string> {
+  const labels = new Map<Leaf, string>();
+  let distinct = 0;
+  if (roster !== undefined) for (const byName of roster.values()) distinct += byName.size;
+  const added = new Set<string>();
+  for (const leaf of leaves) {
+    const kept = held?.get(leaf)?.label;
+    if (kept !== undefined) {
+      labels.set(leaf, kept);
+      continue;
+    }
+    const key = `${leaf.kind}\0${leaf.name}`;
+    const exists = roster?.get(leaf.kind)?.has(leaf.name) === true || added.has(key);
+    if (exists || distinct < maxSeries) {
+      if (!exists) {
+        added.add(key);
+        distinct++;
+      }
+      labels.set(leaf, leaf.name);
+    } else labels.set(leaf, OTHER);
+  }
+  return labels;
+}
+
+/**
  * Throws a TypeError if a breaker of `leaves` is named like another breaker in `leaves` or
- * in `roster`: the state gauge of a name can show one state. Other policies sharing a
+ * in `roster`: the state gauge of a name can show one state. Breakers folded into
+ * {@link OTHER} are exempt: that series counts breakers per state. Other policies sharing a
  * name add into the same series (their counters and bulkhead gauges sum), as documented.
  */
-export function checkNames(leaves: readonly Leaf[], roster: Roster | undefined, where: string): void {
+export function checkNames(
+  leaves: readonly Leaf[],
+  roster: Roster | undefined,
+  where: string,
+  labels?: ReadonlyMap<Leaf, string>,
+): void {
   const breakers = roster?.get('circuit-breaker');
   const seen = new Map<string, Leaf>();
   for (const leaf of leaves) {
-    if (leaf.kind !== 'circuit-breaker') continue;
+    if (leaf.kind !== 'circuit-breaker' || labels?.get(leaf) === OTHER) continue;
     const other = seen.get(leaf.name) ?? breakers?.get(leaf.name)?.keys().next().value;
     if (other !== undefined && other !== leaf) {
       throw new TypeError(
@@ -189,24 +271,24 @@ export function named<K extends PolicyKind>(
 
 const EMPTY: ReadonlyMap<never, never> = new Map<never, never>();
 
-function enroll(roster: Roster, leaf: Leaf): void {
+function enroll(roster: Roster, leaf: Leaf, label: string): void {
   let byName = roster.get(leaf.kind);
   if (byName === undefined) {
     byName = new Map();
     roster.set(leaf.kind, byName);
   }
-  let policies = byName.get(leaf.name);
+  let policies = byName.get(label);
   if (policies === undefined) {
     policies = new Map();
-    byName.set(leaf.name, policies);
+    byName.set(label, policies);
   }
   policies.set(leaf, (policies.get(leaf) ?? 0) + 1);
 }
 
 /** Takes one observer's hold of `leaf` off `roster`; true when no policy of its kind and name is left. */
-function unenroll(roster: Roster, leaf: Leaf): boolean {
+function unenroll(roster: Roster, leaf: Leaf, label: string): boolean {
   const byName = roster.get(leaf.kind)!;
-  const policies = byName.get(leaf.name)!;
+  const policies = byName.get(label)!;
   const count = policies.get(leaf)! - 1;
   if (count !== 0) {
     policies.set(leaf, count);
@@ -214,7 +296,7 @@ function unenroll(roster: Roster, leaf: Leaf): boolean {
   }
   policies.delete(leaf);
   if (policies.size !== 0) return false;
-  byName.delete(leaf.name);
+  byName.delete(label);
   if (byName.size === 0) roster.delete(leaf.kind);
   return true;
 }
@@ -237,6 +319,8 @@ export function policiesOf(target: object | readonly object[]): Leaf[] {
       case 'fallback':
       case 'bulkhead':
       case 'chaos':
+      case 'load-shedder':
+      case 'adaptive-limit':
         leaves.push(policy as Leaf);
         return;
       default:
@@ -248,7 +332,7 @@ export function policiesOf(target: object | readonly object[]): Leaf[] {
 }
 
 /** Adds the listeners that forward `policy`'s events to `sink`; returns their removal. */
-function listenTo(p: Leaf, sink: MetricsSink): () => void {
+function listenTo(p: Leaf, sink: MetricsSink, name: string): () => void {
   const removers: (() => void)[] = [];
   function listen<Events extends EventEmitter.ValidEventTypes, K extends EventEmitter.EventNames<Events>>(
     emitter: EventEmitter<Events>,
@@ -258,7 +342,6 @@ function listenTo(p: Leaf, sink: MetricsSink): () => void {
     emitter.on(event, fn);
     removers.push(() => emitter.off(event, fn));
   }
-  const name = p.name;
   switch (p.kind) {
     case 'circuit-breaker':
       sink.state(name, p.state);
@@ -302,6 +385,19 @@ function listenTo(p: Leaf, sink: MetricsSink): () => void {
       break;
     case 'chaos':
       listen(p, 'injected', (e) => sink.injected(name, e.kind));
+      break;
+    case 'load-shedder':
+      {
+        const refused = sink.calls(name, p.kind, 'rejected');
+        listen(p, 'shed', (e) => {
+          refused();
+          sink.shed(name, e.priority);
+        });
+      }
+      break;
+    case 'adaptive-limit':
+      listen(p, 'limitChanged', (e) => sink.limitChanged(name, e.to > e.from ? 'up' : 'down'));
+      listen(p, 'rejected', sink.calls(name, p.kind, 'rejected'));
       break;
   }
   return () => {

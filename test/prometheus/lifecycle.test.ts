@@ -123,7 +123,7 @@ describe('prometheus: dispose() removes the series of its policies', () => {
     anchor.dispose();
     const empty = await registry.metrics();
     const breakers = Array.from({ length: 2_000 }, (_, i) => new CircuitBreaker({ name: `b${i}` }));
-    const handles = breakers.map((b) => instrument(b, { registry }));
+    const handles = breakers.map((b) => instrument(b, { registry, maxSeries: Number.POSITIVE_INFINITY }));
     for (const b of breakers) {
       await b.execute(() => 1);
       await expect(b.execute(boom)).rejects.toThrow('boom');

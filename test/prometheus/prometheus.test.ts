@@ -444,6 +444,10 @@ describe('prometheus: registries and prefixes', () => {
     const s = await scrape(registry);
     const names = [...s.families.keys()].sort();
     expect(names).toEqual([
+      'shop_payments_adaptive_limit',
+      'shop_payments_adaptive_limit_changes_total',
+      'shop_payments_adaptive_limit_in_flight',
+      'shop_payments_adaptive_limit_queued',
       'shop_payments_bulkhead_in_flight',
       'shop_payments_bulkhead_queued',
       'shop_payments_call_duration_seconds',
@@ -453,6 +457,9 @@ describe('prometheus: registries and prefixes', () => {
       'shop_payments_circuit_transitions_total',
       'shop_payments_retries_total',
       'shop_payments_retry_give_ups_total',
+      'shop_payments_shed_calls_total',
+      'shop_payments_shedder_pressure',
+      'shop_payments_shedder_shedding',
     ]);
     expect(
       s.value('shop_payments_calls_total', { name: 'pay', policy: 'circuit-breaker', outcome: 'success' }),
