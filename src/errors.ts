@@ -175,7 +175,6 @@ export function isListenerError(error: unknown): error is ListenerError {
   return hasBrand(error, LISTENER);
 }
 
-
 /**
  * A call was turned away to protect the process or a dependency from overload: a
  * `loadShedder` shed it for its priority (`reason: 'pressure'`), or an `adaptiveLimit`

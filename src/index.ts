@@ -4,9 +4,13 @@
  * @packageDocumentation
  * @module breakwater
  */
+export * from './adaptive-limit/index.js';
 export * from './bulkhead/index.js';
 export * from './circuit-breaker/index.js';
 export { type Clock, type RandomSource, systemClock, type TimerHandle } from './clock.js';
+export * from './coalesce/index.js';
+export * from './config/index.js';
+export * from './deferred/index.js';
 export {
   BreakwaterError,
   BrokenCircuitError,
@@ -28,7 +32,9 @@ export {
   TimeoutError,
 } from './errors.js';
 export * from './fallback/index.js';
+export * from './group/index.js';
 export * from './health/index.js';
+export * from './hedge/index.js';
 export * from './pipeline/index.js';
 export {
   type ExecuteContext,
@@ -41,6 +47,7 @@ export {
   PRIORITIES,
   type Priority,
 } from './policy.js';
+export * from './rate-limit/index.js';
 export * from './retry/index.js';
 export * from './shedder/index.js';
 export * from './timeout/index.js';

@@ -1,6 +1,11 @@
 import type { Case } from '../lib/types.js';
 import { concurrency, failurePath, fastFail, success } from './breaker.js';
+import { deferToSuccess } from './deferred.js';
 import { events } from './events.js';
+import { group } from './group.js';
+import { adaptiveCost } from './overload.js';
+import { policies2 } from './policies2.js';
+import { redisSuccess } from './redis.js';
 import { composed, retrySuccess } from './retry.js';
 import { scale } from './scale.js';
 import { shedderIdle } from './shedder.js';
@@ -18,4 +23,9 @@ export const cases: readonly Case[] = [
   events,
   windows,
   shedderIdle,
+  adaptiveCost,
+  ...policies2,
+  group,
+  redisSuccess,
+  deferToSuccess,
 ];

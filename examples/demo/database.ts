@@ -94,6 +94,9 @@ export async function realDatabase(url: string): Promise<DemoDatabase> {
   });
   pool.on('error', () => {}); // idle clients dropped by the outage; queries see their own errors
   await pool.query(SCHEMA);
+  // Open every connection now: on a busy machine, connecting inside the 250 ms timeout under
+  // the first burst of traffic can fail, and the breaker would open before any outage.
+  await Promise.all(Array.from({ length: 10 }, () => pool.query('select 1')));
   return {
     description: `PostgreSQL at ${target.host} through a FaultProxy; outage = network partition`,
     innerPolicies: [],

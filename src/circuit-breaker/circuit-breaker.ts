@@ -14,19 +14,22 @@ import {
   ROOT,
   tryContextOf,
 } from '../policy.js';
+import * as v from '../validate.js';
 import { MAX_TIMER, show } from '../validate.js';
 import { FAILURE, type Outcome, SLOW, SUCCESS } from '../window/sliding-window.js';
 import type { CircuitBreakerEvents } from './events.js';
-import { type CircuitBreakerOptions, DEFAULTS, resolveOptions } from './options.js';
-import { type CircuitSnapshot, parseSnapshot } from './snapshot.js';
-import { type CircuitState, nextState, type TransitionReason } from './state.js';
 import {
-  ConsecutiveFailures,
-  createWindow,
-  EitherStrategy,
-  RateThresholds,
-  type TripStrategy,
-} from './strategy.js';
+  type CircuitBreakerOptions,
+  type CircuitBreakerSettings,
+  DEFAULTS,
+  type ResolvedOptions,
+  resolveOptions,
+  SETTINGS,
+} from './options.js';
+import { type CircuitSnapshot, parseSnapshot } from './snapshot.js';
+import { type CircuitState, nextState, TRANSITIONS, type TransitionReason } from './state.js';
+import { SharedCircuit, type SharedConfig, type SharedState } from './store.js';
+import { buildStrategy, type TripStrategy } from './strategy.js';
 
 /** Settles untimed calls admitted in one epoch. */
 interface EpochHandlers {
@@ -34,6 +37,47 @@ interface EpochHandlers {
   readonly succeeded: (value: unknown) => unknown;
   readonly failed: (error: unknown) => never;
 }
+
+/** The settings given to the constructor, copied: what `configure` starts from. */
+function settingsOf(options: CircuitBreakerOptions | undefined): Record<string, unknown> {
+  const given: Record<string, unknown> = {};
+  if (options === undefined) return given;
+  const copy = v.object('options', options);
+  for (const key of SETTINGS) if (copy[key] !== undefined) given[key] = copy[key];
+  return given;
+}
+
+function sharedConfigOf(o: ResolvedOptions): SharedConfig {
+  return {
+    failureThreshold: o.failureThreshold,
+    failureRateThreshold: o.failureRateThreshold,
+    slowCallRateThreshold: o.slowCallRateThreshold,
+    minimumCalls: o.minimumCalls,
+    window: o.window,
+    successThreshold: o.successThreshold,
+  };
+}
+
+/** The state a reason moves to. */
+function leadsTo(reason: TransitionReason): CircuitState | undefined {
+  switch (reason) {
+    case 'open-timeout-elapsed':
+      return 'half-open';
+    case 'probes-succeeded':
+    case 'reset':
+      return 'closed';
+    case 'isolated':
+    case 'disabled':
+      return reason;
+    case 'synced':
+      return undefined;
+    default:
+      return 'open';
+  }
+}
+
+/** What `admit` answers when a due probe must first take the store's lease. */
+const ACQUIRE = -1;
 
 /** EventEmitter3 keeps the number of events that have listeners here: 0 when nobody listens. */
 interface Listened {
@@ -61,17 +105,17 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private readonly ownClock: boolean;
   private adoptedClock = false;
   /** Whether every call's duration is needed, whoever listens: for slow calls. */
-  private readonly timed: boolean;
+  private timed: boolean;
   /** Whether counting a call needs the time (a time window), which one clock read at settlement gives. */
-  private readonly windowTimed: boolean;
-  private readonly strategy: TripStrategy;
-  private readonly isFailure: ((error: unknown) => boolean) | undefined;
-  private readonly openTimeout: number | ((consecutiveOpens: number) => number);
-  private readonly successThreshold: number;
-  private readonly halfOpenMaxCalls: number;
-  private readonly halfOpenTimeout: number;
+  private windowTimed: boolean;
+  private strategy: TripStrategy;
+  private isFailure: ((error: unknown) => boolean) | undefined;
+  private openTimeout: number | ((consecutiveOpens: number) => number);
+  private successThreshold: number;
+  private halfOpenMaxCalls: number;
+  private halfOpenTimeout: number;
   /** Infinity when slow calls are not watched. */
-  private readonly slowCallDuration: number;
+  private slowCallDuration: number;
 
   private current: CircuitState = 'closed';
   /**
@@ -91,6 +135,14 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private handlers: EpochHandlers | undefined = undefined;
   /** The last valid answer of a function `openTimeout`: what a bad answer falls back to. */
   private lastGoodTimeout: number = DEFAULTS.openTimeout;
+  /** The link to a shared store, when the `store` option was given. */
+  private readonly shared: SharedCircuit | undefined;
+  /** Whether the open state stands for another process's probe (until its lease ends). */
+  private othersProbe = false;
+  /** The thresholds a shared store applies for this breaker. */
+  private sharedConfig: SharedConfig;
+  /** The settings as given (not resolved): what `configure` patches and validates again. */
+  private given: Record<string, unknown>;
 
   constructor(options?: CircuitBreakerOptions) {
     super();
@@ -98,6 +150,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     this.name = o.name;
     this.clock = o.clock;
     this.ownClock = o.ownClock;
+    this.given = settingsOf(options);
     this.timed = o.slowCallDuration !== undefined;
     this.windowTimed = o.window?.type === 'time';
     this.isFailure = o.isFailure;
@@ -106,20 +159,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     this.halfOpenMaxCalls = o.halfOpenMaxCalls;
     this.halfOpenTimeout = o.halfOpenTimeout;
     this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
-
-    const consecutive =
-      o.failureThreshold === undefined ? undefined : new ConsecutiveFailures(o.failureThreshold);
-    const rate =
-      o.window === undefined
-        ? undefined
-        : new RateThresholds(
-            createWindow(o.window),
-            o.minimumCalls,
-            o.failureRateThreshold ?? Number.POSITIVE_INFINITY,
-            o.slowCallRateThreshold ?? Number.POSITIVE_INFINITY,
-          );
-    this.strategy =
-      consecutive && rate ? new EitherStrategy(consecutive, rate) : (consecutive ?? (rate as TripStrategy));
+    this.strategy = buildStrategy(o);
 
     if (o.initialState !== undefined) {
       const longest = typeof o.openTimeout === 'number' ? o.openTimeout : MAX_TIMER;
@@ -129,6 +169,85 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       this.current = snapshot.state === 'half-open' ? 'open' : snapshot.state;
       this.openUntil = snapshot.openUntil ?? 0;
     }
+    this.sharedConfig = sharedConfigOf(o);
+    this.shared = o.store === undefined ? undefined : this.connect(o.store);
+  }
+
+  private connect(store: NonNullable<CircuitBreakerOptions['store']>): SharedCircuit {
+    const self = this;
+    return new SharedCircuit(
+      {
+        name: this.name,
+        get clock() {
+          return self.clock;
+        },
+        get leaseMs() {
+          return self.halfOpenTimeout === Number.POSITIVE_INFINITY ? undefined : self.halfOpenTimeout;
+        },
+        sharedConfig: () => this.sharedConfig,
+        nextOpenTimeout: () =>
+          typeof this.openTimeout === 'number'
+            ? this.openTimeout
+            : this.timeoutFor(this.consecutiveOpens + 1),
+        adoptShared: (state) => this.adoptShared(state),
+        storeFailed: (event) => {
+          // Another process's probe cannot be followed without the store: probe here when due.
+          if (this.othersProbe) {
+            this.othersProbe = false;
+            this.openUntil = Math.min(this.openUntil, this.clock.now());
+          }
+          if (this.listenerCount('storeError') !== 0) this.emit('storeError', event);
+        },
+        storeRecovered: (event) => {
+          if (this.listenerCount('storeRecovered') !== 0) this.emit('storeRecovered', event);
+        },
+      },
+      store,
+    );
+  }
+
+  /**
+   * Changes thresholds and timeouts at runtime, for the next call on. Validated as the
+   * constructor validates (the same errors, naming the option); on an error nothing changes.
+   * The state is kept: an open circuit stays open until its `openUntil` (a new `openTimeout`
+   * applies from the next opening), failures in a row are kept, and so is a rate window whose
+   * type and size stay the same (another window starts empty). `resetCounts: true` forgets
+   * the counts too. With a `store`, every process should be configured alike.
+   *
+   * @example
+   * ```ts
+   * breaker.configure({ failureThreshold: 10, openTimeout: 60_000 });
+   * ```
+   */
+  configure(settings: CircuitBreakerSettings): void {
+    const patch = v.object('settings', settings);
+    v.knownKeys('configure', patch, [...SETTINGS, 'resetCounts']);
+    const resetCounts = patch.resetCounts ?? false;
+    if (typeof resetCounts !== 'boolean') {
+      throw new TypeError(`resetCounts must be a boolean, got ${show(resetCounts)}`);
+    }
+    const given = { ...this.given };
+    const changed: string[] = [];
+    for (const key of SETTINGS) {
+      if (!(key in patch)) continue;
+      changed.push(key);
+      if (patch[key] === undefined) delete given[key];
+      else given[key] = patch[key];
+    }
+    const o = resolveOptions(given as CircuitBreakerOptions); // throws before anything changes
+    this.given = given;
+    this.timed = o.slowCallDuration !== undefined;
+    this.windowTimed = o.window?.type === 'time';
+    this.isFailure = o.isFailure;
+    this.openTimeout = o.openTimeout;
+    this.successThreshold = o.successThreshold;
+    this.halfOpenMaxCalls = o.halfOpenMaxCalls;
+    this.halfOpenTimeout = o.halfOpenTimeout;
+    this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
+    this.strategy = buildStrategy(o, this.strategy);
+    if (resetCounts) this.strategy.reset();
+    this.sharedConfig = sharedConfigOf(o);
+    if (this.listenerCount('configured') !== 0) this.emit('configured', { changed, resetCounts });
   }
 
   /** What this policy is, for adapters that walk a pipeline (metrics, health). */
@@ -178,6 +297,13 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     }
     // Promise.reject costs less than throwing from an async function: this is the hot path of an outage.
     if (typeof admitted !== 'number') return Promise.reject(admitted);
+    if (admitted === ACQUIRE) return this.probeShared(fn, context);
+    return this.run(fn, context, admitted);
+  }
+
+  /** Runs an admitted call in epoch `admitted` and counts its outcome. */
+  private run<T>(fn: Operation<T>, context: Context, admitted: number): Promise<T> {
+    const abortable = context.abortable;
     if (this.current === 'disabled') return callThrough(fn, context); // run, never counted
     if (this.timed || abortable || this.timesForListeners()) {
       return this.timedCall(fn, context, admitted);
@@ -215,6 +341,35 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     return result;
   }
 
+  /**
+   * A due probe while the store is up: only the process that takes the store's lease probes.
+   * The others adopt the state the store answered (another's probe, or its result) and are
+   * admitted or rejected by it.
+   */
+  private async probeShared<T>(fn: Operation<T>, context: Context): Promise<T> {
+    const shared = this.shared!;
+    const answer = await shared.acquire();
+    if (context.aborted) {
+      shared.settle('release');
+      throw context.signal.reason;
+    }
+    if (answer === 'granted') {
+      if (this.current === 'open') {
+        this.probesMovedAt = this.clock.now();
+        this.moveTo('half-open', 'open-timeout-elapsed');
+      }
+      if (this.current === 'half-open') {
+        this.probesInFlight++;
+        return this.run(fn, context, this.epoch);
+      }
+      shared.settle('release'); // moved by hand meanwhile
+    }
+    const admitted = this.admit();
+    if (typeof admitted !== 'number') throw admitted;
+    if (admitted === ACQUIRE) throw this.reject('half-open', 0);
+    return this.run(fn, context, admitted);
+  }
+
   private handlersFor(epoch: number): EpochHandlers {
     const handlers: EpochHandlers = {
       epoch,
@@ -234,6 +389,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   /** Holds the circuit open, rejecting every call with {@link IsolatedCircuitError}, until {@link reset}. */
   isolate(): void {
     this.moveTo('isolated', 'isolated');
+    this.shared?.force('isolated');
   }
 
   /**
@@ -243,6 +399,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
    */
   disable(): void {
     this.moveTo('disabled', 'disabled');
+    this.shared?.force('disabled');
   }
 
   /** Returns to closed with every count cleared. */
@@ -254,6 +411,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     } else {
       this.moveTo('closed', 'reset');
     }
+    this.shared?.force('closed');
   }
 
   /** The state as plain JSON, to restore later with the `initialState` option. */
@@ -267,13 +425,16 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     };
   }
 
-  /** Removes every listener. The breaker holds nothing else to release. */
+  /** Removes every listener, and stops sharing state through a store (the breaker goes on alone). */
   [Symbol.dispose](): void {
     this.removeAllListeners();
+    this.shared?.close();
   }
 
   /** Admits a call, returning the epoch it runs in, or the error that rejects it. */
   private admit(): number | BrokenCircuitError {
+    const shared = this.shared;
+    if (shared !== undefined) shared.touch();
     switch (this.current) {
       case 'closed':
       case 'disabled':
@@ -281,12 +442,21 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       case 'open': {
         const now = this.clock.now();
         // Whole ms, rounded up: never early, and cheap to put in the message (the clock reads fractions).
-        if (now < this.openUntil) return this.reject('open', Math.ceil(this.openUntil - now));
+        if (now < this.openUntil) {
+          // Another process's probe holds the lease: like a half-open circuit with its slot taken.
+          if (this.othersProbe) return this.reject('half-open', 0);
+          return this.reject('open', Math.ceil(this.openUntil - now));
+        }
+        if (shared?.healthy) return shared.acquiring ? this.reject('half-open', 0) : ACQUIRE;
         this.probesMovedAt = now; // before moveTo: a stateChanged listener may call in again
         this.moveTo('half-open', 'open-timeout-elapsed');
         return this.admitProbe();
       }
       case 'half-open':
+        if (shared?.healthy) {
+          // One probe at a time cluster-wide: ours is out, or the next must take the lease.
+          return shared.lease !== undefined || shared.acquiring ? this.reject('half-open', 0) : ACQUIRE;
+        }
         return this.admitProbe();
       case 'isolated':
         return this.reject('isolated', Number.POSITIVE_INFINITY);
@@ -403,16 +573,23 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
         this.windowTimed && Number.isNaN(now) ? this.clock.now() : now,
         outcome,
       );
+      // With the store up, the shared counts decide; the local ones only hurry the flush.
+      if (this.shared?.record(outcome, reason !== undefined)) {
+        if (outcome !== SUCCESS) this.lastFailure = error;
+        return;
+      }
       if (reason !== undefined) this.open(reason, error);
     } else if (this.current === 'half-open') {
-      this.probeSettled();
       // A slow probe is no sign of recovery when slow calls are what tripped the circuit.
-      if (outcome !== SUCCESS) this.open('probe-failed', error);
+      const ok = outcome === SUCCESS;
+      this.probeSettled(ok ? 'success' : 'failure');
+      if (!ok) this.open('probe-failed', error);
       else if (++this.probeSuccesses >= this.successThreshold) this.moveTo('closed', 'probes-succeeded');
     }
   }
 
-  private probeSettled(): void {
+  private probeSettled(result: 'success' | 'failure' | 'release' = 'release'): void {
+    this.shared?.settle(result);
     this.probesInFlight--;
     if (this.halfOpenTimeout !== Number.POSITIVE_INFINITY) this.probesMovedAt = this.clock.now();
   }
@@ -454,9 +631,34 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     return fallback;
   }
 
+  /**
+   * Makes the store's state this breaker's (`source: 'remote'`). Another process's probe
+   * reads here as open until its lease ends; a state reached through steps this breaker
+   * missed is reached through `closed`, so each event is an allowed transition.
+   */
+  private adoptShared(state: SharedState): void {
+    const shared = this.shared!;
+    this.othersProbe = state.state === 'half-open' && shared.lease === undefined;
+    const to = this.othersProbe ? 'open' : state.state;
+    this.consecutiveOpens = state.opens;
+    if (to === 'open') this.openUntil = this.clock.now() + state.retryAfter;
+    const from = this.current;
+    if (from === to) return;
+    if (!TRANSITIONS[from].includes(to)) this.transition('closed', 'synced', 'remote');
+    // The store's reason when it names this move, else `synced` (this breaker missed a step).
+    const reason = state.reason !== undefined && leadsTo(state.reason) === to ? state.reason : 'synced';
+    this.transition(to, reason, 'remote');
+  }
+
   private moveTo(to: CircuitState, reason: TransitionReason): void {
     const from = this.current;
     if (from === to || nextState(from, reason) !== to) return;
+    this.othersProbe = false;
+    this.transition(to, reason, 'local');
+  }
+
+  private transition(to: CircuitState, reason: TransitionReason, source: 'local' | 'remote'): void {
+    const from = this.current;
     this.current = to;
     this.epoch++;
     this.probesInFlight = 0;
@@ -466,6 +668,6 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       this.consecutiveOpens = 0;
       this.lastFailure = undefined;
     }
-    if (this.listenerCount('stateChanged') !== 0) this.emit('stateChanged', { from, to, reason });
+    if (this.listenerCount('stateChanged') !== 0) this.emit('stateChanged', { from, to, reason, source });
   }
 }

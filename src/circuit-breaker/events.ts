@@ -1,4 +1,5 @@
 import type { CircuitState, TransitionReason } from './state.js';
+import type { StoreErrorEvent, StoreRecoveredEvent } from './store.js';
 
 /** Payload of the {@link CircuitBreakerEvents.stateChanged | stateChanged} event. */
 export interface StateChangedEvent {
@@ -11,6 +12,19 @@ export interface StateChangedEvent {
    * `isolate()`, `disable()` or `reset()`.
    */
   readonly reason: TransitionReason;
+  /**
+   * `local` when this breaker made the move; `remote` when it adopted a move made by another
+   * process through its `store` (or the store's state after an outage).
+   */
+  readonly source: 'local' | 'remote';
+}
+
+/** Payload of the {@link CircuitBreakerEvents.configured | configured} event. */
+export interface ConfiguredEvent {
+  /** The settings the call named (an option set to `undefined` went back to its default). */
+  readonly changed: readonly string[];
+  /** Whether the counts were forgotten too. */
+  readonly resetCounts: boolean;
 }
 
 /** Payload of the {@link CircuitBreakerEvents.succeeded | succeeded} event. */
@@ -75,4 +89,13 @@ export interface CircuitBreakerEvents {
    * policy around the breaker), or `isFailure` said the error is no failure.
    */
   ignored: [IgnoredEvent];
+  /**
+   * The `store` failed or did not answer within its `commandTimeout`: fired once when an
+   * outage begins. The breaker goes on alone on its local state until the store answers again.
+   */
+  storeError: [StoreErrorEvent];
+  /** The `store` answered again after a `storeError`; the breaker has adopted the shared state. */
+  storeRecovered: [StoreRecoveredEvent];
+  /** {@link CircuitBreaker.configure} changed the settings; they apply from the next call. */
+  configured: [ConfiguredEvent];
 }

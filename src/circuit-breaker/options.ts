@@ -2,6 +2,7 @@ import { type Clock, systemClock } from '../clock.js';
 import * as v from '../validate.js';
 import type { WindowOptions } from '../window/sliding-window.js';
 import type { CircuitSnapshot } from './snapshot.js';
+import type { CircuitStore } from './store.js';
 
 /** Options of {@link CircuitBreaker}. Every option is validated once, at construction. */
 export interface CircuitBreakerOptions {
@@ -92,7 +93,66 @@ export interface CircuitBreakerOptions {
    * @default systemClock
    */
   clock?: Clock;
+  /**
+   * Shares this circuit with every breaker of the same `name` on the same store, in any
+   * process (`redisCircuitStore` from `breakwater/redis`). Outcomes from every process count
+   * towards one circuit, a transition made by one is seen by all, and while open only one
+   * probe runs cluster-wide (`halfOpenMaxCalls` then applies only while the store is down).
+   * The call path never waits on the store except for a due probe; when the store fails or
+   * is slow, the breaker goes on alone on its local state (`storeError`) and adopts the
+   * shared state again when the store answers (`storeRecovered`).
+   * @default undefined (the breaker keeps its state to itself)
+   * @example
+   * ```ts
+   * store: redisCircuitStore({ client, subscriber, prefix: 'orders' })
+   * ```
+   */
+  store?: CircuitStore;
 }
+
+/** The options {@link CircuitBreaker.configure} may change at runtime (the keys of {@link CircuitBreakerSettings}). */
+export const SETTINGS: readonly (keyof CircuitBreakerSettings)[] = [
+  'failureThreshold',
+  'successThreshold',
+  'openTimeout',
+  'halfOpenMaxCalls',
+  'halfOpenTimeout',
+  'isFailure',
+  'failureRateThreshold',
+  'window',
+  'minimumCalls',
+  'slowCallDuration',
+  'slowCallRateThreshold',
+];
+
+/**
+ * What {@link CircuitBreaker.configure} takes: any of the thresholds and timeouts of
+ * {@link CircuitBreakerOptions} (an option set to `undefined` returns to its default), and
+ * `resetCounts`.
+ */
+export type CircuitBreakerSettings = Partial<
+  Pick<
+    CircuitBreakerOptions,
+    | 'failureThreshold'
+    | 'successThreshold'
+    | 'openTimeout'
+    | 'halfOpenMaxCalls'
+    | 'halfOpenTimeout'
+    | 'isFailure'
+    | 'failureRateThreshold'
+    | 'window'
+    | 'minimumCalls'
+    | 'slowCallDuration'
+    | 'slowCallRateThreshold'
+  >
+> & {
+  /**
+   * Forgets the calls counted so far (failures in a row, the window) along with the change.
+   * The state is kept either way.
+   * @default false
+   */
+  resetCounts?: boolean;
+};
 
 export const DEFAULTS = {
   name: 'circuit-breaker',
@@ -120,6 +180,7 @@ const KEYS = [
   'slowCallRateThreshold',
   'initialState',
   'clock',
+  'store',
 ];
 
 /** A count window keeps one byte per call: 1 MB at most. */
@@ -146,6 +207,7 @@ export interface ResolvedOptions {
   /** Whether the clock came from the options, not the default. */
   ownClock: boolean;
   initialState: unknown;
+  store: CircuitStore | undefined;
 }
 
 function windowOptions(value: unknown): WindowOptions {
@@ -248,5 +310,24 @@ function resolve(options: CircuitBreakerOptions): ResolvedOptions {
     clock: o.clock === undefined ? systemClock : v.clock('clock', o.clock),
     ownClock: o.clock !== undefined,
     initialState: o.initialState,
+    store: o.store === undefined ? undefined : store(o.store),
   };
+}
+
+const STORE_METHODS = ['read', 'report', 'acquireProbe', 'settleProbe', 'force'] as const;
+
+function store(value: unknown): CircuitStore {
+  // Not copied: a store is an object with behaviour and connections, not options.
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(`store must be a CircuitStore, got ${v.show(value)}`);
+  }
+  const s = value as Record<string, unknown>;
+  const missing = v.readable('store', () => STORE_METHODS.filter((m) => typeof s[m] !== 'function'));
+  const timing = v.readable('store', () => s.timing);
+  if (missing.length !== 0 || typeof timing !== 'object' || timing === null) {
+    throw new TypeError(
+      `store must be a CircuitStore (timing and ${STORE_METHODS.join(', ')}), got ${v.show(value)}`,
+    );
+  }
+  return value as CircuitStore;
 }

@@ -18,7 +18,9 @@ export type TransitionReason =
   | 'probes-succeeded'
   | 'isolated'
   | 'disabled'
-  | 'reset';
+  | 'reset'
+  /** Adopted from a shared store after steps this breaker did not see (see the `store` option). */
+  | 'synced';
 
 /** Every state change the breaker may make; anything else is a bug (property tests check this table). */
 export const TRANSITIONS: Readonly<Record<CircuitState, readonly CircuitState[]>> = {
@@ -60,6 +62,8 @@ export function nextState(from: CircuitState, reason: TransitionReason): Circuit
     case 'reset':
       to = 'closed';
       break;
+    case 'synced':
+      return undefined; // only a store's state leads anywhere by this reason
   }
   return TRANSITIONS[from].includes(to) ? to : undefined;
 }

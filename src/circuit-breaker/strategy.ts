@@ -16,9 +16,16 @@ export interface TripStrategy {
 
 /** Opens after `threshold` failures in a row; any success starts the count again. */
 export class ConsecutiveFailures implements TripStrategy {
-  private failures = 0;
+  /** @param failures failures in a row already counted (kept across `configure`). */
+  constructor(
+    readonly threshold: number,
+    private failures = 0,
+  ) {}
 
-  constructor(readonly threshold: number) {}
+  /** Failures in a row counted so far. */
+  get count(): number {
+    return this.failures;
+  }
 
   record(_now: number, outcome: Outcome): TripReason | undefined {
     if ((outcome & FAILURE) === 0) {
@@ -42,6 +49,8 @@ export class RateThresholds implements TripStrategy {
     readonly failureRate: number,
     /** Above 1 when slow calls are not watched. */
     readonly slowCallRate: number,
+    /** What `window` was made from: `configure` keeps the window (and its counts) while these stay the same. */
+    readonly windowOptions?: WindowOptions,
   ) {}
 
   record(now: number, outcome: Outcome): TripReason | undefined {
@@ -75,6 +84,50 @@ export class EitherStrategy implements TripStrategy {
     this.first.reset();
     this.second.reset();
   }
+}
+
+/** The parts of a strategy, to carry their counts into a reconfigured one. */
+function partsOf(strategy: TripStrategy): { consecutive?: ConsecutiveFailures; rate?: RateThresholds } {
+  if (strategy instanceof EitherStrategy) return { ...partsOf(strategy.first), ...partsOf(strategy.second) };
+  if (strategy instanceof ConsecutiveFailures) return { consecutive: strategy };
+  if (strategy instanceof RateThresholds) return { rate: strategy };
+  return {};
+}
+
+/** What a strategy is built from: the resolved thresholds. */
+export interface StrategyOptions {
+  readonly failureThreshold: number | undefined;
+  readonly window: WindowOptions | undefined;
+  readonly minimumCalls: number;
+  readonly failureRateThreshold: number | undefined;
+  readonly slowCallRateThreshold: number | undefined;
+}
+
+/**
+ * The strategy for `o`. Given the `previous` one (on `configure`), it keeps the failures in a
+ * row, and the window with its calls while the window's type and size stay the same.
+ */
+export function buildStrategy(o: StrategyOptions, previous?: TripStrategy): TripStrategy {
+  const before = previous === undefined ? {} : partsOf(previous);
+  const consecutive =
+    o.failureThreshold === undefined
+      ? undefined
+      : new ConsecutiveFailures(o.failureThreshold, before.consecutive?.count ?? 0);
+  let rate: RateThresholds | undefined;
+  if (o.window !== undefined) {
+    const kept = before.rate;
+    const same = kept !== undefined && JSON.stringify(kept.windowOptions) === JSON.stringify(o.window);
+    rate = new RateThresholds(
+      same ? kept.window : createWindow(o.window),
+      o.minimumCalls,
+      o.failureRateThreshold ?? Number.POSITIVE_INFINITY,
+      o.slowCallRateThreshold ?? Number.POSITIVE_INFINITY,
+      o.window,
+    );
+  }
+  return consecutive && rate
+    ? new EitherStrategy(consecutive, rate)
+    : (consecutive ?? (rate as TripStrategy));
 }
 
 export function createWindow(options: WindowOptions): SlidingWindow {

@@ -3,9 +3,13 @@ import type { BulkheadPolicy } from '../bulkhead/bulkhead.js';
 import type { ChaosPolicy, InjectedEvent } from '../chaos/inject.js';
 import type { CircuitBreaker } from '../circuit-breaker/circuit-breaker.js';
 import type { CircuitState } from '../circuit-breaker/state.js';
+import type { CoalescePolicy } from '../coalesce/coalesce.js';
+import type { DeferToPolicy } from '../deferred/defer-to.js';
 import type { FallbackPolicy } from '../fallback/fallback.js';
+import type { HedgePolicy } from '../hedge/hedge.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Priority } from '../policy.js';
+import type { RateLimitPolicy } from '../rate-limit/rate-limit.js';
 import type { GaveUpEvent, RetryPolicy } from '../retry/retry.js';
 import type { LoadShedderPolicy } from '../shedder/shedder.js';
 import type { TimeoutPolicy } from '../timeout/timeout.js';
@@ -20,7 +24,10 @@ export type CallOutcome =
   | 'ignored'
   | 'timeout'
   | 'fallback'
-  | 'stale_fallback';
+  | 'stale_fallback'
+  | 'hedged'
+  | 'coalesced'
+  | 'deferred';
 
 // The closed sets of label values, as records so that the compiler rejects a missing or unknown one:
 // removing a policy's series enumerates them (prom-client removes one exact label set at a time).
@@ -32,6 +39,9 @@ const OUTCOME_SET: Record<CallOutcome, true> = {
   timeout: true,
   fallback: true,
   stale_fallback: true,
+  hedged: true,
+  coalesced: true,
+  deferred: true,
 };
 const GIVE_UP_REASON_SET: Record<GaveUpEvent['reason'], true> = {
   'retries-exhausted': true,
@@ -117,6 +127,10 @@ type Known =
   | ChaosPolicy
   | LoadShedderPolicy
   | AdaptiveLimitLike
+  | RateLimitPolicy
+  | HedgePolicy
+  | CoalescePolicy
+  | DeferToPolicy<unknown>
   | Pipeline;
 
 /** A policy that emits events (a pipeline's leaves). */
@@ -321,6 +335,10 @@ export function policiesOf(target: object | readonly object[]): Leaf[] {
       case 'chaos':
       case 'load-shedder':
       case 'adaptive-limit':
+      case 'rate-limit':
+      case 'hedge':
+      case 'coalesce':
+      case 'defer-to':
         leaves.push(policy as Leaf);
         return;
       default:
@@ -398,6 +416,18 @@ function listenTo(p: Leaf, sink: MetricsSink, name: string): () => void {
     case 'adaptive-limit':
       listen(p, 'limitChanged', (e) => sink.limitChanged(name, e.to > e.from ? 'up' : 'down'));
       listen(p, 'rejected', sink.calls(name, p.kind, 'rejected'));
+      break;
+    case 'rate-limit':
+      listen(p, 'rejected', sink.calls(name, p.kind, 'rejected'));
+      break;
+    case 'hedge':
+      listen(p, 'hedged', sink.calls(name, p.kind, 'hedged'));
+      break;
+    case 'coalesce':
+      listen(p, 'coalesced', sink.calls(name, p.kind, 'coalesced'));
+      break;
+    case 'defer-to':
+      listen(p, 'deferred', sink.calls(name, p.kind, 'deferred'));
       break;
   }
   return () => {

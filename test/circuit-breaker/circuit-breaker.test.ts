@@ -989,11 +989,20 @@ describe('events', () => {
     expect(events).toEqual([
       { type: 'succeeded', payload: { duration: 5, slow: false } },
       { type: 'failed', payload: { error: boom, duration: 8, slow: false } },
-      { type: 'stateChanged', payload: { from: 'closed', to: 'open', reason: 'consecutive-failures' } },
+      {
+        type: 'stateChanged',
+        payload: { from: 'closed', to: 'open', reason: 'consecutive-failures', source: 'local' },
+      },
       { type: 'rejected', payload: { reason: 'open', error: rejection } },
-      { type: 'stateChanged', payload: { from: 'open', to: 'half-open', reason: 'open-timeout-elapsed' } },
+      {
+        type: 'stateChanged',
+        payload: { from: 'open', to: 'half-open', reason: 'open-timeout-elapsed', source: 'local' },
+      },
       { type: 'succeeded', payload: { duration: 0, slow: false } },
-      { type: 'stateChanged', payload: { from: 'half-open', to: 'closed', reason: 'probes-succeeded' } },
+      {
+        type: 'stateChanged',
+        payload: { from: 'half-open', to: 'closed', reason: 'probes-succeeded', source: 'local' },
+      },
     ]);
   });
 

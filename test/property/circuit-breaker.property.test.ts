@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { createClient, type RedisClientType } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CircuitBreaker,
   type CircuitBreakerOptions,
@@ -7,9 +8,20 @@ import {
   type TransitionReason,
 } from '../../src/circuit-breaker/index.js';
 import { TRANSITIONS } from '../../src/circuit-breaker/state.js';
+import type { ProbeGrant, ProbeResult, SharedConfig } from '../../src/circuit-breaker/store.js';
 import { BrokenCircuitError, IsolatedCircuitError } from '../../src/errors.js';
+import {
+  keysOf,
+  parseAnswer,
+  type RedisCommandClient,
+  runScript,
+  SCRIPTS,
+  type Script,
+} from '../../src/redis/scripts.js';
 import { ManualClock } from '../../src/testing/index.js';
 import { type Deferred, deferred } from '../circuit-breaker/helpers.js';
+import { ModelCircuitStore } from '../circuit-breaker/memory-store.js';
+import { requireService } from '../helpers/services.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -583,4 +595,224 @@ describe('CircuitBreaker against a reference model', () => {
     expect(closedAgain).toBeGreaterThan(5);
     expect(concurrentProbes).toBeGreaterThan(3);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The shared circuit of `breakwater/redis`: its Lua scripts, run on the machine's Redis, against
+// a plain model, over random interleavings of steps from several processes.
+
+const redisUp = await requireService('Redis', '127.0.0.1', 6379);
+
+type SharedStep =
+  | { readonly op: 'report'; readonly p: number; readonly outcomes: string }
+  | { readonly op: 'acquire'; readonly p: number }
+  | { readonly op: 'settle'; readonly p: number; readonly byHolder: boolean; readonly result: ProbeResult }
+  | { readonly op: 'force'; readonly p: number; readonly to: 'closed' | 'isolated' | 'disabled' }
+  | { readonly op: 'read'; readonly p: number }
+  | { readonly op: 'advance'; readonly ms: number };
+
+const PROCESSES = 3;
+const processArb = fc.integer({ min: 0, max: PROCESSES - 1 });
+const sharedStepArb: fc.Arbitrary<SharedStep> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('report' as const),
+      p: processArb,
+      outcomes: fc.stringMatching(/^[0-3]{1,6}$/),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('acquire' as const), p: processArb }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('settle' as const),
+      p: processArb,
+      // mostly the process that last took the lease: a settle by another is fenced off
+      byHolder: fc.boolean(),
+      result: fc.constantFrom<ProbeResult>('success', 'failure', 'release'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('force' as const),
+      p: processArb,
+      to: fc.constantFrom(
+        'closed' as const,
+        'closed' as const,
+        'closed' as const,
+        'isolated' as const,
+        'disabled' as const,
+      ),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('read' as const), p: processArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }),
+  },
+);
+
+const sharedConfigArb: fc.Arbitrary<SharedConfig> = fc
+  .record({
+    consecutive: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+    rate: fc.option(fc.constantFrom(0.25, 0.5, 1), { nil: undefined }),
+    slowRate: fc.option(fc.constantFrom(0.5, 1), { nil: undefined }),
+    window: fc.oneof(
+      fc.record({ type: fc.constant('count' as const), size: fc.integer({ min: 1, max: 6 }) }),
+      fc.record({
+        type: fc.constant('time' as const),
+        duration: fc.constantFrom(200, 500, 1_000),
+        buckets: fc.constantFrom(1, 2, 5),
+      }),
+    ),
+    minimumCalls: fc.integer({ min: 1, max: 6 }),
+    successThreshold: fc.integer({ min: 1, max: 2 }),
+  })
+  .map((c) => {
+    const windowed = c.rate !== undefined || c.slowRate !== undefined;
+    return {
+      failureThreshold: c.consecutive ?? (windowed ? undefined : 2),
+      failureRateThreshold: c.rate,
+      slowCallRateThreshold: c.slowRate,
+      minimumCalls: c.window.type === 'count' ? Math.min(c.minimumCalls, c.window.size) : c.minimumCalls,
+      window: windowed ? c.window : undefined,
+      successThreshold: c.successThreshold,
+    };
+  });
+
+describe.runIf(redisUp)('the shared circuit: Lua scripts on Redis against a model', () => {
+  let client: RedisClientType;
+  beforeAll(async () => {
+    client = createClient({ url: 'redis://127.0.0.1:6379' });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.quit();
+  });
+
+  it('answer what the model answers, step for step, for every process', async () => {
+    let run = 0;
+    const reached = new Set<string>();
+    const prefix = `bw-model-${process.pid}-${Date.now()}`;
+    const sender = client as unknown as RedisCommandClient;
+    await fc.assert(
+      fc.asyncProperty(
+        sharedConfigArb,
+        fc.integer({ min: 0, max: 100 }),
+        fc.array(sharedStepArb, { minLength: 1, maxLength: 60, size: 'max' }),
+        async (config, openTimeout, steps) => {
+          const name = `c${run++}`;
+          const model = new ModelCircuitStore();
+          let now = 1_000_000;
+          const seen = Array.from({ length: PROCESSES }, () => ({ gen: 0, token: `t${run}`, probeGen: 0 }));
+          const lua = async (script: Script, args: string[]) =>
+            parseAnswer(
+              await runScript(sender, script, keysOf(prefix, name), [
+                String(now),
+                `${prefix}:changed`,
+                name,
+                '60000',
+                ...args,
+              ]),
+            );
+          const configArgs = [
+            String(config.failureThreshold ?? 0),
+            String(config.failureRateThreshold ?? 2),
+            String(config.slowCallRateThreshold ?? 2),
+            String(config.minimumCalls),
+            config.window?.type ?? '',
+            String(
+              config.window === undefined
+                ? 0
+                : config.window.type === 'count'
+                  ? config.window.size
+                  : config.window.duration,
+            ),
+            String(config.window?.type === 'time' ? config.window.buckets : 0),
+          ];
+          let count = 0;
+          let holder = 0;
+          let token: string;
+          for (const step of steps) {
+            if (step.op === 'advance') {
+              now += step.ms;
+              continue;
+            }
+            const who = step.op === 'settle' && step.byHolder ? holder : step.p;
+            const me = seen[who]!;
+            let expected: ProbeGrant;
+            let actual: ProbeGrant;
+            switch (step.op) {
+              case 'report':
+                expected = model.report(name, now, me.gen, step.outcomes, config, openTimeout);
+                actual = await lua(SCRIPTS.report, [
+                  String(me.gen),
+                  step.outcomes,
+                  ...configArgs,
+                  String(openTimeout),
+                ]);
+                break;
+              case 'acquire':
+                token = `p${step.p}.${count++}`;
+                expected = model.acquireProbe(name, now, token, 1e9);
+                actual = await lua(SCRIPTS.acquire, [String(me.gen), token, '1000000000']);
+                if (actual.granted) {
+                  me.token = token;
+                  me.probeGen = actual.gen;
+                  holder = step.p;
+                }
+                break;
+              case 'settle':
+                expected = model.settleProbe(
+                  name,
+                  now,
+                  me.probeGen,
+                  me.token,
+                  step.result,
+                  config,
+                  openTimeout,
+                );
+                actual = await lua(SCRIPTS.settle, [
+                  String(me.probeGen),
+                  me.token,
+                  step.result,
+                  String(config.successThreshold),
+                  String(openTimeout),
+                ]);
+                break;
+              case 'force':
+                expected = model.force(name, now, step.to);
+                actual = await lua(SCRIPTS.force, [step.to]);
+                break;
+              case 'read':
+                expected = model.read(name, now);
+                actual = await lua(SCRIPTS.read, []);
+                break;
+            }
+            // A lease's TTL runs on Redis's own clock, not the test's: compare it only while no lease shows.
+            const comparable = (g: ProbeGrant) => (g.state === 'half-open' ? { ...g, retryAfter: 0 } : g);
+            expect(comparable(actual), `${step.op} by process ${who}`).toEqual(comparable(expected));
+            me.gen = actual.gen;
+            reached.add(`${actual.state}:${actual.reason}`);
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+    // The generator is not vacuous: every kind of transition happened somewhere.
+    for (const seen of [
+      'open:consecutive-failures',
+      'open:failure-rate',
+      'open:slow-call-rate',
+      'half-open:open-timeout-elapsed',
+      'open:probe-failed',
+      'closed:probes-succeeded',
+      'isolated:isolated',
+      'closed:reset',
+    ]) {
+      expect(reached.has(seen), `${seen} in ${[...reached].sort().join(' ')}`).toBe(true);
+    }
+  }, 30_000);
 });

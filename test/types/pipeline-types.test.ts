@@ -33,7 +33,9 @@ describe('ExtraOf', () => {
   it('adds nothing for a hand-written object typed Policy', () => {
     const custom: Policy = {
       execute: (fn) =>
-        Promise.resolve(fn({ signal: new AbortController().signal, attempt: 0, key: undefined, priority: 'normal' })),
+        Promise.resolve(
+          fn({ signal: new AbortController().signal, attempt: 0, key: undefined, priority: 'normal' }),
+        ),
     };
     expectTypeOf(pipeline(custom, retry()).execute(async () => 1)).toEqualTypeOf<Promise<number>>();
   });

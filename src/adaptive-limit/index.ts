@@ -1,0 +1,8 @@
+export {
+  type AdaptiveLimitEvents,
+  type AdaptiveLimitOptions,
+  AdaptiveLimitPolicy,
+  type AdaptiveLimitRejectedEvent,
+  adaptiveLimit,
+  type LimitChangedEvent,
+} from './adaptive-limit.js';

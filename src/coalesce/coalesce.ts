@@ -1,0 +1,392 @@
+import { setMaxListeners } from 'node:events';
+import { type Clock, systemClock } from '../clock.js';
+import { Emitter } from '../emitter.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  Context,
+  callThrough,
+  type ExecuteContext,
+  type ExecuteOptions,
+  notAFunction,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+  type Priority,
+  tryContextOf,
+} from '../policy.js';
+import * as v from '../validate.js';
+
+/** Options of {@link coalesce}. */
+export interface CoalesceOptions {
+  /**
+   * Names what a call fetches: calls with the same key while one is in flight share it.
+   * Calls for which it answers `undefined` run on their own.
+   * @default (ctx) => ctx.key, the `key` given to `execute`
+   * @example
+   * ```ts
+   * key: (ctx) => ctx.key && `user:${ctx.key}`
+   * ```
+   */
+  key?: (context: ExecuteContext) => string | undefined;
+  /**
+   * How long (ms) a success stays reusable after it settled: calls with its key within `ttl`
+   * get its value without running. Errors are never kept, so a failure is retried by the
+   * next call. `0` keeps nothing past the call; `Infinity` keeps values until pushed out by `maxKeys`.
+   * @default 0
+   */
+  ttl?: number;
+  /**
+   * Keys held at most, in flight and kept by `ttl` together. A new key past it pushes out
+   * the oldest kept value, or runs on its own (uncoalesced) when every key is in flight.
+   * @default 10_000
+   */
+  maxKeys?: number;
+  /** Names the policy in metrics. @default 'coalesce' */
+  name?: string;
+  /** Times `ttl`. @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+}
+
+/** Payload of the {@link CoalesceEvents.coalesced | coalesced} event. */
+export interface CoalescedEvent {
+  /** The key the call shared. */
+  readonly key: string;
+  /** `true`: answered by a value kept by `ttl`; `false`: joined a call in flight. */
+  readonly cached: boolean;
+}
+
+/** Payload of the {@link CoalesceEvents.overflowed | overflowed} event. */
+export interface CoalesceOverflowedEvent {
+  /** The new key that found `maxKeys` keys in flight and ran on its own. */
+  readonly key: string;
+}
+
+/** The events of a {@link CoalescePolicy}, each with one payload object. */
+export interface CoalesceEvents {
+  /** A call did not run `fn`: it joined a call in flight with its key, or took a value kept by `ttl`. */
+  coalesced: [CoalescedEvent];
+  /** A call with a new key found `maxKeys` keys in flight: it runs uncoalesced and is not joinable. */
+  overflowed: [CoalesceOverflowedEvent];
+}
+
+/** A value kept by `ttl`. */
+interface Kept {
+  readonly value: unknown;
+  readonly expires: number;
+}
+
+const KEYS = ['key', 'ttl', 'maxKeys', 'name', 'clock'];
+/** An execution in flight: a {@link Flight}, or the bare promise of one whose first caller cannot abort. */
+type Entry = Flight<unknown> | Promise<unknown> | undefined;
+const byContextKey = (context: ExecuteContext) => context.key;
+
+/**
+ * The promise of one caller who can abort: `shared`'s outcome, or its own abort reason as
+ * soon as it aborts (then `leave` is told). It also handles `shared`'s rejection, so one that
+ * nobody waits for any more is never unhandled.
+ */
+function follow<T>(shared: Promise<T>, context: Context, leave?: (reason: unknown) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const unfollow = context.onAbort((reason) => {
+      if (done) return;
+      done = true;
+      reject(reason);
+      leave?.(reason);
+    });
+    shared.then(
+      (value) => {
+        if (done) return;
+        done = true;
+        unfollow();
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (done) return;
+        done = true;
+        unfollow();
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * One shared execution whose first caller can abort, and the context its function receives:
+ * its signal aborts only once every caller that joined it has aborted (a caller without a
+ * signal never does), and is built only if the function reads it.
+ */
+class Flight<T> extends Context {
+  readonly attempt: number;
+  readonly key: string | undefined;
+  readonly priority: Priority;
+  promise!: Promise<T>;
+  /** Joined callers that can abort and have not. */
+  private active = 0;
+  /** Joined callers that cannot abort: while there is one, the execution is never aborted. */
+  private steadfast = 0;
+  private controller: AbortController | undefined = undefined;
+  private followers: Set<(reason: unknown) => void> | undefined = undefined;
+  private isAborted = false;
+  private reason: unknown = undefined;
+
+  constructor(
+    private readonly policy: CoalescePolicy,
+    readonly shared: string,
+    first: Context,
+  ) {
+    super();
+    this.attempt = first.attempt;
+    this.key = first.key;
+    this.priority = first.priority;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      // Every joined caller's I/O may listen on it: no MaxListenersExceededWarning.
+      setMaxListeners(0, this.controller.signal);
+      if (this.isAborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  override get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  override get abortable(): boolean {
+    return true;
+  }
+
+  override onAbort(callback: (reason: unknown) => void): () => void {
+    if (this.followers === undefined) this.followers = new Set();
+    const followers = this.followers;
+    followers.add(callback);
+    return () => {
+      followers.delete(callback);
+    };
+  }
+
+  start(fn: Operation<T>): void {
+    this.promise = callThrough(fn, this);
+    // Registered first, so the entry is gone before any caller resumes; it never rejects,
+    // and it handles the shared rejection, so one that nobody waits for any more is not unhandled.
+    this.promise.then(
+      (value) => this.policy.settled(this.shared, this, value, true),
+      (error: unknown) => this.policy.settled(this.shared, this, error, false),
+    );
+  }
+
+  /** A caller's promise of the shared outcome; a caller who can abort gets its own, rejected by its abort alone. */
+  join(context: Context): Promise<T> {
+    if (!context.abortable) {
+      this.steadfast++;
+      return this.promise;
+    }
+    this.active++;
+    return follow(this.promise, context, (reason) => this.leave(reason));
+  }
+
+  private leave(reason: unknown): void {
+    if (--this.active !== 0 || this.steadfast !== 0) return;
+    // The last caller gave up: the execution is abandoned and no newcomer may join it.
+    this.policy.abandoned(this as Flight<unknown>);
+    this.isAborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    if (this.followers !== undefined) for (const follower of this.followers) follower(reason);
+  }
+}
+
+/**
+ * Shares one execution among concurrent calls with the same key. See {@link coalesce}.
+ *
+ * Memory: one entry per key in flight or kept by `ttl`, at most `maxKeys`. Kept values expire
+ * lazily (read on arrival, dropped from the oldest when a key is added): no timer ever.
+ */
+export class CoalescePolicy extends Emitter<CoalesceEvents> implements Policy, AdoptsDefaults {
+  /** Names the policy in metrics. */
+  readonly name: string;
+  /** How long (ms) a success stays reusable; 0 for not past its call. */
+  readonly ttl: number;
+  /** Keys held at most, in flight and kept together. */
+  readonly maxKeys: number;
+  private readonly keyOf: (context: ExecuteContext) => string | undefined;
+  private clock: Clock | undefined;
+  /**
+   * Executions in flight by key. A settled one leaves its key behind with `undefined` (a
+   * tombstone) rather than being deleted: a key called again and again then costs an update
+   * in place, where delete and insert made V8 rehash the map every few calls (hundreds of ns).
+   * Tombstones are swept once they outnumber `maxKeys`.
+   */
+  private readonly flights = new Map<string, Entry>();
+  /** Entries of `flights` in flight (the rest are tombstones). */
+  private live = 0;
+  /** Values kept by `ttl`, oldest first (one ttl for all, so also first to expire). */
+  private readonly kept = new Map<string, Kept>();
+
+  constructor(options: CoalesceOptions = {}) {
+    super();
+    const o = v.object('coalesce options', options);
+    v.knownKeys('coalesce', o, KEYS);
+    this.keyOf = o.key === undefined ? byContextKey : v.func('key', o.key);
+    this.ttl = o.ttl === undefined ? 0 : v.msOrUnlimited('ttl', o.ttl);
+    this.maxKeys = o.maxKeys === undefined ? 10_000 : v.integer('maxKeys', o.maxKeys, 1);
+    this.name = o.name === undefined ? 'coalesce' : v.string('name', o.name);
+    this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+  }
+
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'coalesce' {
+    return 'coalesce';
+  }
+
+  /** @internal */
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+  }
+
+  /** Keys with an execution in flight. */
+  get inFlight(): number {
+    return this.live;
+  }
+
+  /** Values kept by `ttl` (some may have expired and not yet been dropped). */
+  get cached(): number {
+    return this.kept.size;
+  }
+
+  /**
+   * Runs `fn`, or joins the execution in flight with the same key and settles as it does
+   * (the same value, or the same error), or answers a value kept by `ttl`.
+   *
+   * @throws whatever the shared execution threw, to every caller that shared it.
+   * @throws the caller's `signal.reason` when it aborts, before or while waiting: only this
+   * caller is rejected; the execution goes on for the others, and its signal aborts only when
+   * every caller that joined it has aborted.
+   * @throws whatever the `key` function throws, or a TypeError if it answers something other
+   * than a string or `undefined`.
+   */
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
+    if (context.aborted) return Promise.reject(context.signal.reason);
+    let key: unknown;
+    try {
+      key = this.keyOf(context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (key === undefined) return callThrough(fn, context);
+    if (typeof key !== 'string') {
+      return Promise.reject(
+        new TypeError(`coalesce: key must answer a string or undefined, got ${v.show(key)}`),
+      );
+    }
+    const current = this.flights.get(key);
+    if (current !== undefined) {
+      if (this.listenerCount('coalesced') !== 0) this.emit('coalesced', { key, cached: false });
+      if (current instanceof Flight) return (current as Flight<T>).join(context);
+      return context.abortable ? follow(current as Promise<T>, context) : (current as Promise<T>);
+    }
+    if (this.ttl !== 0 && this.kept.size !== 0) {
+      const kept = this.kept.get(key);
+      if (kept !== undefined) {
+        if ((this.clock ?? systemClock).now() < kept.expires) {
+          if (this.listenerCount('coalesced') !== 0) this.emit('coalesced', { key, cached: true });
+          return Promise.resolve(kept.value as T);
+        }
+        this.kept.delete(key);
+      }
+    }
+    if (!this.makeRoom()) {
+      if (this.listenerCount('overflowed') !== 0) this.emit('overflowed', { key });
+      return callThrough(fn, context);
+    }
+    if (!context.abortable) {
+      // A first caller who cannot abort holds the execution to its end: it needs no signal or
+      // count of its own, so fn runs in the caller's context and the promise itself is shared.
+      const shared = callThrough(fn, context);
+      this.enter(key, shared);
+      shared.then(
+        (value) => this.settled(key as string, shared, value, true),
+        (error: unknown) => this.settled(key as string, shared, error, false),
+      );
+      return shared;
+    }
+    const fresh = new Flight<T>(this, key, context);
+    this.enter(key, fresh as Flight<unknown>);
+    fresh.start(fn);
+    return fresh.join(context);
+  }
+
+  /** Whether a new key fits, after dropping expired values and, if still full, the oldest kept one. */
+  private makeRoom(): boolean {
+    if (this.kept.size !== 0) {
+      const now = (this.clock ?? systemClock).now();
+      for (const [key, kept] of this.kept) {
+        if (kept.expires > now) break;
+        this.kept.delete(key);
+      }
+    }
+    if (this.live + this.kept.size < this.maxKeys) return true;
+    const oldest = this.kept.keys().next();
+    if (oldest.done === true) return false;
+    this.kept.delete(oldest.value);
+    return true;
+  }
+
+  /** @internal The shared execution settled: it leaves the map, and a success is kept for `ttl`. */
+  settled(key: string, entry: Entry, value: unknown, ok: boolean): void {
+    if (this.flights.get(key) !== entry) return; // abandoned: nobody shares it any more
+    this.leave(key);
+    if (!ok || this.ttl === 0) return;
+    this.kept.delete(key);
+    this.kept.set(key, { value, expires: (this.clock ?? systemClock).now() + this.ttl });
+  }
+
+  /** @internal Every caller left `flight`: the next call with its key starts afresh. */
+  abandoned(flight: Flight<unknown>): void {
+    if (this.flights.get(flight.shared) === flight) this.leave(flight.shared);
+  }
+
+  private enter(key: string, entry: Entry): void {
+    if (this.flights.size - this.live >= this.maxKeys) {
+      for (const [k, e] of this.flights) if (e === undefined) this.flights.delete(k);
+    }
+    this.flights.set(key, entry);
+    this.live++;
+  }
+
+  private leave(key: string): void {
+    this.flights.set(key, undefined);
+    this.live--;
+  }
+}
+
+/**
+ * Shares one execution among concurrent calls with the same key (request coalescing, or
+ * single-flight): while a call for `user:42` is in flight, further calls for `user:42` do
+ * not run `fn` but get its value, or its error. The key is `ctx.key` (the `key` given to
+ * `execute`) unless a `key` function says otherwise; calls without one run on their own.
+ *
+ * A caller that aborts is rejected with its own reason at once and leaves the others
+ * waiting; the shared execution's signal aborts only when every caller has aborted. With
+ * `ttl`, a success is reused for `ttl` ms after it settled (errors never are). At most
+ * `maxKeys` keys are held.
+ *
+ * Place it outside `retry` to share the whole retried call, inside to share each attempt.
+ *
+ * @example
+ * ```ts
+ * const dedupe = coalesce({ ttl: 100 });
+ * // Ten concurrent requests for one product make one query.
+ * const product = await dedupe.execute(({ signal }) => db.product(id, { signal }), { key: `product:${id}`, signal });
+ * ```
+ */
+export function coalesce(options?: CoalesceOptions): CoalescePolicy {
+  return new CoalescePolicy(options);
+}

@@ -1,0 +1,8 @@
+export {
+  type CoalescedEvent,
+  type CoalesceEvents,
+  type CoalesceOptions,
+  type CoalesceOverflowedEvent,
+  CoalescePolicy,
+  coalesce,
+} from './coalesce.js';

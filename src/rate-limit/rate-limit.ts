@@ -1,0 +1,420 @@
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { Emitter } from '../emitter.js';
+import { RateLimitedError, withoutStack } from '../errors.js';
+import {
+  ADOPT_DEFAULTS,
+  type AdoptsDefaults,
+  type Context,
+  callThrough,
+  type ExecuteContext,
+  type ExecuteOptions,
+  notAFunction,
+  type Operation,
+  type Policy,
+  type PolicyDefaults,
+  tryContextOf,
+} from '../policy.js';
+import * as v from '../validate.js';
+import { EPSILON, type Meter, SlidingLog, TokenBucket } from './meter.js';
+
+/**
+ * - `token-bucket`: `burst` calls may pass at once after a quiet spell, then `limit` per
+ *   `interval` on average; any `interval` ms admit at most `limit + burst`. 8 bytes per bucket.
+ * - `sliding-window`: at most `limit` calls in any `interval` ms, exactly (a log of the last
+ *   `limit` admission times: `8 * limit` bytes per bucket). No `burst`.
+ */
+export type RateLimitStrategy = 'token-bucket' | 'sliding-window';
+
+/** Options of {@link rateLimit}. */
+export interface RateLimitOptions {
+  /** Calls allowed per `interval`: an integer >= 1 (at most 1,000,000 for `sliding-window`). */
+  limit: number;
+  /** The period (ms) that `limit` is counted over: a number in [1, 2^31 - 1]. */
+  interval: number;
+  /**
+   * `token-bucket` only: calls that may pass back to back after a quiet spell (the bucket's
+   * size), an integer >= 1. `1` spaces calls evenly, `interval / limit` ms apart.
+   * @default limit
+   */
+  burst?: number;
+  /** How permits are counted (see {@link RateLimitStrategy}). @default 'token-bucket' */
+  strategy?: RateLimitStrategy;
+  /**
+   * How long (ms) a call may wait for a permit, in arrival order; a call whose wait would be
+   * longer is rejected at once with a {@link RateLimitedError}. `Infinity` queues every call.
+   * @default 0 (never wait)
+   */
+  maxWait?: number;
+  /**
+   * Gives each key (a tenant, a user) a bucket of its own. Calls for which it answers
+   * `undefined` share one bucket. Without it, every call shares one bucket.
+   * @default none (one bucket)
+   * @example
+   * ```ts
+   * key: (ctx) => ctx.key?.split(':')[0] // 'tenant-7:orders' -> 'tenant-7'
+   * ```
+   */
+  key?: (context: ExecuteContext) => string | undefined;
+  /**
+   * With `key`: buckets kept at most. A new key past it takes the place of the least recently
+   * used bucket that has no call waiting (see {@link RateLimitPolicy}).
+   * @default 10_000
+   */
+  maxKeys?: number;
+  /** Names the policy in metrics. @default 'rate-limit' */
+  name?: string;
+  /** Times permits and waits. @default systemClock, or the pipeline's clock */
+  clock?: Clock;
+}
+
+/** Payload of the {@link RateLimitEvents.rejected | rejected} event. */
+export interface RateLimitRejectedEvent {
+  /** The bucket's key; `undefined` for an unkeyed limiter (or a call given no key). */
+  readonly key: string | undefined;
+  /** ms until a permit would be free for this call: the error's `retryAfter`. */
+  readonly retryAfter: number;
+}
+
+/** Payload of the {@link RateLimitEvents.delayed | delayed} event. */
+export interface RateLimitDelayedEvent {
+  /** The bucket's key; `undefined` for an unkeyed limiter (or a call given no key). */
+  readonly key: string | undefined;
+  /** ms the call is expected to wait (it may be less if a call ahead of it aborts). */
+  readonly wait: number;
+}
+
+/** The events of a {@link RateLimitPolicy}, each with one payload object. */
+export interface RateLimitEvents {
+  /** A call found no permit within `maxWait` and is rejected with a {@link RateLimitedError}. */
+  rejected: [RateLimitRejectedEvent];
+  /** A call found no permit free and joined its bucket's queue to wait for one. */
+  delayed: [RateLimitDelayedEvent];
+}
+
+/** A call waiting for a permit: a node of its bucket's queue, so leaving from anywhere is O(1). */
+class Waiter {
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  unfollow: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly policy: RateLimitPolicy,
+    readonly bucket: Bucket,
+    readonly resolve: () => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  readonly onAbort = (reason: unknown): void => {
+    this.policy.leave(this);
+    this.reject(reason);
+  };
+}
+
+/** One key's permits and the calls waiting for them, first come first served. */
+class Bucket {
+  head: Waiter | undefined = undefined;
+  tail: Waiter | undefined = undefined;
+  waiting = 0;
+  timer: TimerHandle | undefined = undefined;
+
+  constructor(
+    readonly key: string | undefined,
+    readonly meter: Meter,
+  ) {}
+}
+
+const KEYS = ['limit', 'interval', 'burst', 'strategy', 'maxWait', 'key', 'maxKeys', 'name', 'clock'];
+
+/** The most permits a sliding window logs per bucket (8 bytes each). */
+const MAX_LOG = 1_000_000;
+
+/**
+ * Limits how often calls start. See {@link rateLimit}.
+ *
+ * Time is read when a call arrives; an idle limiter holds no timer. While calls wait, a
+ * bucket holds one timer, for the head of its queue, cleared when its queue empties.
+ *
+ * **Keys and memory.** With `key`, buckets live in a map in least-recently-used order. Each
+ * call drops the least recently used bucket if it is at rest (full again, nobody waiting),
+ * so the map shrinks back when traffic stops. A new key arriving with `maxKeys` buckets held
+ * takes the place of the least recently used bucket that has no call waiting, even one not
+ * yet at rest: that key then starts afresh and may pass up to `burst` calls early. Size
+ * `maxKeys` above the keys active within one `interval`. When every bucket has a waiter, a
+ * new key is rejected (`retryAfter` one permit's spacing).
+ *
+ * **A limit shared by several processes** needs the permit state in a shared store. The
+ * token bucket's whole state is one number per key (the theoretical arrival time `tat`), so a
+ * store needs one atomic operation, e.g. a Redis script: read `tat`, admit if
+ * `tat - (burst - 1) * T <= now`, write `max(tat, now) + T` with a TTL of `burst * T`, answer
+ * the wait otherwise. The queue of waiters stays in each process. This policy does not take
+ * a store yet: a `store` option with that one operation is the extension point.
+ */
+export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy, AdoptsDefaults {
+  /** Names the policy in metrics. */
+  readonly name: string;
+  /** Calls allowed per `interval`. */
+  readonly limit: number;
+  /** The period (ms) `limit` is counted over. */
+  readonly interval: number;
+  /** The token bucket's size; `undefined` for `sliding-window`. */
+  readonly burst: number | undefined;
+  /** How permits are counted. */
+  readonly strategy: RateLimitStrategy;
+  /** The longest wait (ms) for a permit; 0 never waits, `Infinity` always does. */
+  readonly maxWait: number;
+  /** Buckets kept at most (1 when unkeyed). */
+  readonly maxKeys: number;
+  private readonly keyOf: ((context: ExecuteContext) => string | undefined) | undefined;
+  private clock: Clock | undefined;
+  /** The bucket of an unkeyed limiter, and of the calls a keyed one finds no key for. */
+  private readonly shared: Bucket;
+  /** Keyed buckets, least recently used first. */
+  private readonly buckets = new Map<string, Bucket>();
+  private newest: Bucket | undefined = undefined;
+  private waitingTotal = 0;
+
+  constructor(options: RateLimitOptions) {
+    super();
+    const o = v.object('rateLimit options', options);
+    v.knownKeys('rateLimit', o, KEYS);
+    const strategy = o.strategy === undefined ? 'token-bucket' : o.strategy;
+    if (strategy !== 'token-bucket' && strategy !== 'sliding-window') {
+      throw new TypeError(`strategy must be "token-bucket" or "sliding-window", got ${v.show(strategy)}`);
+    }
+    this.strategy = strategy;
+    this.limit = v.integer('limit', o.limit, 1, strategy === 'sliding-window' ? MAX_LOG : undefined);
+    this.interval = v.milliseconds('interval', o.interval, 1, v.MAX_TIMER);
+    if (strategy === 'sliding-window' && o.burst !== undefined) {
+      throw new TypeError(
+        `burst applies to strategy "token-bucket" only, got burst ${v.show(o.burst)} with "sliding-window"`,
+      );
+    }
+    this.burst =
+      strategy === 'sliding-window'
+        ? undefined
+        : o.burst === undefined
+          ? this.limit
+          : v.integer('burst', o.burst, 1);
+    this.maxWait = o.maxWait === undefined ? 0 : v.msOrUnlimited('maxWait', o.maxWait);
+    this.keyOf = o.key === undefined ? undefined : v.func('key', o.key);
+    if (o.maxKeys !== undefined && this.keyOf === undefined) {
+      throw new TypeError(
+        `maxKeys applies with a key function only, got maxKeys ${v.show(o.maxKeys)} and no key`,
+      );
+    }
+    this.maxKeys =
+      this.keyOf === undefined ? 1 : o.maxKeys === undefined ? 10_000 : v.integer('maxKeys', o.maxKeys, 1);
+    this.name = o.name === undefined ? 'rate-limit' : v.string('name', o.name);
+    this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+    this.shared = new Bucket(undefined, this.meter());
+  }
+
+  /** What this policy is, for adapters that walk a pipeline. */
+  get kind(): 'rate-limit' {
+    return 'rate-limit';
+  }
+
+  /** @internal */
+  [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
+    this.clock ??= defaults.clock;
+  }
+
+  /** Calls waiting for a permit, in every bucket. */
+  get queued(): number {
+    return this.waitingTotal;
+  }
+
+  /** Keyed buckets held now (the shared bucket of calls without a key is not counted). */
+  get keys(): number {
+    return this.buckets.size;
+  }
+
+  /**
+   * Permits a call for `key` could take right now, back to back (calls already waiting come
+   * first, so none while any wait). A key with no bucket has a fresh one's.
+   */
+  available(key?: string): number {
+    const bucket = key === undefined || this.keyOf === undefined ? this.shared : this.buckets.get(key);
+    if (bucket === undefined) return this.burst ?? this.limit;
+    if (bucket.head !== undefined) return 0;
+    return bucket.meter.available((this.clock ?? systemClock).now());
+  }
+
+  /**
+   * Runs `fn` once a permit is free: at once, or after waiting in its bucket's queue for at
+   * most `maxWait`. The result or error of `fn` passes through unchanged.
+   *
+   * @throws {@link RateLimitedError} without calling `fn` when no permit would be free within
+   * `maxWait` (`retryAfter` says when one would be, `key` names the bucket).
+   * @throws the caller's `signal.reason` without calling `fn` when the signal aborts before
+   * the call starts, waiting or not; a waiter that leaves delays nobody behind it.
+   * @throws whatever the `key` function throws, or a TypeError if it answers something other
+   * than a string or `undefined`.
+   */
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
+    if (context.aborted) return Promise.reject(context.signal.reason);
+    const now = (this.clock ?? systemClock).now();
+    let bucket = this.shared;
+    if (this.keyOf !== undefined) {
+      let found: Bucket | RateLimitedError;
+      try {
+        found = this.bucketFor(this.keyOf(context), now);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!(found instanceof Bucket)) return Promise.reject(found);
+      bucket = found;
+    }
+    if (bucket.head === undefined && bucket.meter.nextFree(now, 0) <= now + EPSILON) {
+      bucket.meter.take(now);
+      return callThrough(fn, context);
+    }
+    return this.waitFor(bucket, fn, context, now);
+  }
+
+  /** The slow path: queue for a permit if it comes within `maxWait`, else reject. */
+  private async waitFor<T>(bucket: Bucket, fn: Operation<T>, context: Context, now: number): Promise<T> {
+    const wait = bucket.meter.nextFree(now, bucket.waiting) - now;
+    if (wait > this.maxWait + EPSILON) throw this.rejection(bucket.key, wait);
+    if (this.listenerCount('delayed') !== 0) this.emit('delayed', { key: bucket.key, wait });
+    await this.enqueue(bucket, context, now);
+    // The permit was taken for it, but the caller may have aborted before this resumed.
+    if (context.aborted) throw context.signal.reason;
+    return fn(context);
+  }
+
+  private enqueue(bucket: Bucket, context: Context, now: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter(this, bucket, resolve, reject);
+      if (bucket.tail === undefined) bucket.head = waiter;
+      else {
+        bucket.tail.next = waiter;
+        waiter.prev = bucket.tail;
+      }
+      bucket.tail = waiter;
+      bucket.waiting++;
+      this.waitingTotal++;
+      if (context.abortable) waiter.unfollow = context.onAbort(waiter.onAbort);
+      if (bucket.timer === undefined) this.arm(bucket, now);
+    });
+  }
+
+  private arm(bucket: Bucket, now: number): void {
+    const clock = this.clock ?? systemClock;
+    bucket.timer = clock.setTimeout(() => this.drain(bucket), bucket.meter.nextFree(now, 0) - now);
+  }
+
+  /** Hands the permits now free to the waiters at the head of `bucket`'s queue, then re-arms for the next. */
+  private drain(bucket: Bucket): void {
+    bucket.timer = undefined;
+    const now = (this.clock ?? systemClock).now();
+    for (let head = bucket.head; head !== undefined; head = bucket.head) {
+      if (bucket.meter.nextFree(now, 0) > now + EPSILON) {
+        this.arm(bucket, now);
+        return;
+      }
+      bucket.meter.take(now);
+      this.leave(head);
+      head.resolve();
+    }
+  }
+
+  /** @internal Unlinks a waiter and drops its listener; the bucket's timer goes with its last waiter. */
+  leave(waiter: Waiter): void {
+    const bucket = waiter.bucket;
+    if (waiter.prev === undefined) bucket.head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) bucket.tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    bucket.waiting--;
+    this.waitingTotal--;
+    waiter.unfollow?.();
+    if (bucket.head === undefined && bucket.timer !== undefined) {
+      bucket.timer.clear();
+      bucket.timer = undefined;
+    }
+  }
+
+  /**
+   * The bucket of `key`, made most recently used; the least recently used one is dropped if
+   * it is at rest. A RateLimitedError when a new key finds every place taken by waiters.
+   */
+  private bucketFor(key: unknown, now: number): Bucket | RateLimitedError {
+    if (key === undefined) return this.shared;
+    if (typeof key !== 'string') {
+      throw new TypeError(`rateLimit: key must answer a string or undefined, got ${v.show(key)}`);
+    }
+    const buckets = this.buckets;
+    let bucket = buckets.get(key);
+    // A key called again and again is already the most recent: no reordering (V8 shrinks and
+    // regrows a Map that a delete leaves empty, microseconds a call).
+    if (bucket === undefined || bucket !== this.newest) {
+      if (bucket !== undefined) buckets.delete(key);
+      else {
+        if (buckets.size >= this.maxKeys && !this.evictOne()) {
+          return this.rejection(key, this.interval / this.limit);
+        }
+        bucket = new Bucket(key, this.meter());
+      }
+      buckets.set(key, bucket);
+      this.newest = bucket;
+    }
+    if (buckets.size > 1) {
+      const lru = buckets.values().next().value as Bucket;
+      if (lru !== bucket && lru.head === undefined && lru.meter.atRest(now)) buckets.delete(lru.key!);
+    }
+    return bucket;
+  }
+
+  /** Drops the least recently used bucket that has nobody waiting; false if every bucket has. */
+  private evictOne(): boolean {
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.head === undefined) {
+        this.buckets.delete(key);
+        if (bucket === this.newest) this.newest = undefined;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private meter(): Meter {
+    return this.strategy === 'token-bucket'
+      ? new TokenBucket(this.limit, this.interval, this.burst!)
+      : new SlidingLog(this.limit, this.interval);
+  }
+
+  private rejection(key: string | undefined, wait: number): RateLimitedError {
+    // Whole ms, rounded up, so that a retry after `retryAfter` finds the permit free.
+    const retryAfter = Math.max(1, Math.ceil(wait - EPSILON));
+    if (this.listenerCount('rejected') !== 0) this.emit('rejected', { key, retryAfter });
+    // Rejections are the hot path under overload: no stack trace (see withoutStack).
+    return withoutStack(() => new RateLimitedError(retryAfter, key));
+  }
+}
+
+/**
+ * Limits how often calls start: `limit` per `interval`, by token bucket (bursts up to
+ * `burst`) or exact sliding window, for the whole policy or per key (a tenant). A call that
+ * finds no permit waits for one, first come first served, if it would come within `maxWait`;
+ * otherwise it is rejected at once with a {@link RateLimitedError} whose `retryAfter` a
+ * `retry` around this policy waits out. A waiting call whose signal aborts leaves the queue.
+ *
+ * @example
+ * ```ts
+ * // 100 calls a second to the partner API, bursts of 20, waiting up to 250 ms for a permit.
+ * const limiter = rateLimit({ limit: 100, interval: 1_000, burst: 20, maxWait: 250 });
+ * const quote = await limiter.execute(({ signal }) => partner.quote(id, { signal }));
+ *
+ * // Per tenant: 10 calls a second each, at most 5,000 tenants remembered.
+ * const perTenant = rateLimit({ limit: 10, interval: 1_000, key: (ctx) => ctx.key, maxKeys: 5_000 });
+ * await perTenant.execute(fn, { key: tenantId });
+ * ```
+ */
+export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
+  return new RateLimitPolicy(options);
+}
