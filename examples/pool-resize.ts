@@ -17,9 +17,7 @@
  * instead). The limit comes down from 12 towards 4 to 5, and the pool follows.
  * Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx examples/pool-resize.ts
  */
-import { isOverloadedError } from 'breakwater';
-// Until src/index.ts re-exports it (then: import { adaptiveLimit } from 'breakwater').
-import { adaptiveLimit } from 'breakwater/adaptive-limit';
+import { adaptiveLimit, isOverloadedError } from 'breakwater';
 import pg from 'pg';
 
 const limit = adaptiveLimit({

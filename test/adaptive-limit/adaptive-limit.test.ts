@@ -248,10 +248,21 @@ describe('adaptiveLimit: admission and queue', () => {
 
 describe('adaptiveLimit: what counts', () => {
   it('AIMD halves the limit on a drop, once per episode', async () => {
-    const { policy, round, changes } = aimd({ initialLimit: 40 });
+    const { clock, policy, round, changes } = aimd({ initialLimit: 40 });
     await round(10, 10, new Error('down'));
     expect(policy.limit).toBe(20);
     expect(changes).toEqual([{ from: 40, to: 20 }]);
+    // More drops in the same window belong to the same episode...
+    await round(10, 10, new Error('still down'));
+    expect(policy.limit).toBe(20);
+    // ...and a later window's drops are a new episode, which halves it again, once.
+    await clock.advanceAsync(100);
+    await round(10, 10, new Error('down again'));
+    expect(policy.limit).toBe(10);
+    expect(changes).toEqual([
+      { from: 40, to: 20 },
+      { from: 20, to: 10 },
+    ]);
   });
 
   it('AIMD grows by one per window without a drop in which in-flight reached half the limit', async () => {
