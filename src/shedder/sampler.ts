@@ -1,8 +1,11 @@
-import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type Clock, systemClock } from '../clock.js';
 import { warn } from '../emitter.js';
 import { BreakwaterError } from '../errors.js';
 import { show } from '../validate.js';
+
+/** The histogram `monitorEventLoopDelay` answers (named differently across @types/node versions). */
+type EventLoopHistogram = ReturnType<typeof monitorEventLoopDelay>;
 
 /** What a load shedder watches, as last sampled. */
 export interface PressureReadings {
@@ -51,7 +54,7 @@ interface Source {
 
 /** The process's own readings, each over the window since the previous sample. */
 function nodeSource(): Source {
-  let histogram: IntervalHistogram | undefined;
+  let histogram: EventLoopHistogram | undefined;
   let elu = performance.eventLoopUtilization();
   const memory = () => process.memoryUsage();
   return {
