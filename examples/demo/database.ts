@@ -19,6 +19,37 @@ const SCHEMA = `
   insert into demo_orders select g, 'item-' || g, 1 + g % 7 from generate_series(1, 1000) g on conflict do nothing;
 `;
 
+/**
+ * What a query costs the database: a real one has a few cores and a query takes some of their
+ * time, so past its capacity queries queue and latency rises; the adaptive limit reads that.
+ */
+export const QUERY_MS = 10;
+/** Queries the embedded database works on at once. */
+export const EMBEDDED_CAPACITY = 8;
+/**
+ * PostgreSQL's queries cost more: its capacity is the pool's 10 connections, and the FaultProxy
+ * in this process must not become the bottleneck before they do.
+ */
+export const POSTGRES_QUERY_MS = 25;
+
+/** A fixed number of workers, each busy for QUERY_MS per query; the rest wait their turn, in order. */
+function workers(capacity: number): <T>(query: () => Promise<T>) => Promise<T> {
+  let busy = 0;
+  const waiting: (() => void)[] = [];
+  return async (query) => {
+    if (busy < capacity) busy++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      const [result] = await Promise.all([query(), new Promise((r) => setTimeout(r, QUERY_MS))]);
+      return result;
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else busy--;
+    }
+  };
+}
+
 function abortable<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
   if (signal.aborted) {
     onAbort();
@@ -43,11 +74,15 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => v
   });
 }
 
-/** PostgreSQL in-process (PGlite); the outage is injected with breakwater/chaos, as a refused connection. */
+/**
+ * PostgreSQL in-process (PGlite), with the capacity of a small server (EMBEDDED_CAPACITY queries
+ * at once, QUERY_MS each); the outage is injected with breakwater/chaos, as a refused connection.
+ */
 export async function embeddedDatabase(): Promise<DemoDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
   const db = new PGlite();
   await db.exec(SCHEMA);
+  const run = workers(EMBEDDED_CAPACITY);
   let down = false;
   const outage = injectFault({
     rate: 1,
@@ -58,9 +93,11 @@ export async function embeddedDatabase(): Promise<DemoDatabase> {
     description: 'PGlite (PostgreSQL in-process); outage injected by breakwater/chaos',
     innerPolicies: [outage],
     async order(id) {
-      const result = await db.query<{ id: number; item: string; quantity: number }>(
-        'select id, item, quantity from demo_orders where id = $1',
-        [id],
+      const result = await run(() =>
+        db.query<{ id: number; item: string; quantity: number }>(
+          'select id, item, quantity from demo_orders where id = $1',
+          [id],
+        ),
       );
       if (result.rows[0] === undefined) throw new Error(`order ${id} not found`);
       return result.rows[0];
@@ -96,7 +133,8 @@ export async function realDatabase(url: string): Promise<DemoDatabase> {
   await pool.query(SCHEMA);
   // Open every connection now: on a busy machine, connecting inside the 250 ms timeout under
   // the first burst of traffic can fail, and the breaker would open before any outage.
-  await Promise.all(Array.from({ length: 10 }, () => pool.query('select 1')));
+  const warm = () => Promise.all(Array.from({ length: 10 }, () => pool.query('select 1')));
+  await warm();
   return {
     description: `PostgreSQL at ${target.host} through a FaultProxy; outage = network partition`,
     innerPolicies: [],
@@ -118,8 +156,9 @@ export async function realDatabase(url: string): Promise<DemoDatabase> {
       try {
         // pg has no AbortSignal support: on abort, destroy the connection so the query ends now.
         const result = await abortable(
+          // pg_sleep: the query's cost on the server, so that the 10 connections are its capacity.
           client.query<{ id: number; item: string; quantity: number }>(
-            'select id, item, quantity from demo_orders where id = $1',
+            `select id, item, quantity from demo_orders, pg_sleep(${POSTGRES_QUERY_MS / 1000}) where id = $1`,
             [id],
           ),
           signal,
@@ -143,6 +182,8 @@ export async function realDatabase(url: string): Promise<DemoDatabase> {
     },
     endOutage: () => {
       proxy.heal();
+      // The partition reset every connection: reopen them now, not under the next burst of load.
+      warm().catch(() => {});
     },
     async close() {
       await pool.end();

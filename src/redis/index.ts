@@ -10,5 +10,10 @@ export {
   type RedisSubscriber,
   redisCircuitStore,
 } from './circuit-store.js';
-export { type RedisQueueClient, type RedisQueueStore, type RedisStoreOptions, redisStore } from './queue-store.js';
+export {
+  type RedisQueueClient,
+  type RedisQueueStore,
+  type RedisStoreOptions,
+  redisStore,
+} from './queue-store.js';
 export type { RedisCommandClient } from './scripts.js';

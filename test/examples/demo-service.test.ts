@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, embeddedDatabase } from '../../examples/demo/database.js';
 import { type DemoService, startService } from '../../examples/demo/service.js';
 
-// The demo's service while it runs: orders through the pipeline, /health and /metrics beside them.
+// The demo's service while it runs: orders through the pipeline, /health, /metrics and /dashboard/ beside them.
 describe('the demo service', () => {
   let db: DemoDatabase;
   let service: DemoService;
@@ -31,6 +31,46 @@ describe('the demo service', () => {
       status: 'healthy',
       components: [{ name: 'orders-db', kind: 'circuit-breaker', status: 'healthy' }],
     });
+  });
+
+  it('serves the live dashboard page at /dashboard/, showing the breaker and the limit', async () => {
+    const response = await fetch(`${service.url}/dashboard/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toMatch(/^<!doctype html>/i);
+    expect(page).toContain('breakwater demo');
+    expect(page).toContain('orders-db');
+    expect(page).toContain('orders-db-limit');
+  });
+
+  it('takes a priority from x-priority, and refuses a bad one', async () => {
+    const critical = await fetch(`${service.url}/orders/3`, { headers: { 'x-priority': 'critical' } });
+    expect(critical.status).toBe(200);
+    expect(await critical.json()).toEqual({ id: 3, item: 'item-3', quantity: 4 });
+    const bad = await fetch(`${service.url}/orders/3`, { headers: { 'x-priority': 'urgent' } });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('urgent');
+  });
+
+  it('under a burst of background work, sheds some of it and still answers a critical request', async () => {
+    const shedBefore = service.stats.shed.background;
+    // More background reads at once than the limit (at most 16) and its queue (32) hold.
+    const reads = Array.from({ length: 60 }, (_, i) =>
+      service.background(1 + i).then(
+        (order) => (order.id === 1 + i ? 'answered' : 'wrong order'),
+        (error: Error) => error.name,
+      ),
+    );
+    expect(service.limit.queued).toBeGreaterThan(0);
+    const critical = await fetch(`${service.url}/orders/9`, { headers: { 'x-priority': 'critical' } });
+    expect(critical.status).toBe(200);
+    expect(critical.headers.get('x-source')).toBe('database');
+    const outcomes = await Promise.all(reads);
+    expect(new Set(outcomes)).toEqual(new Set(['answered', 'OverloadedError']));
+    expect(service.stats.shed.background - shedBefore).toBe(outcomes.filter((o) => o !== 'answered').length);
+    expect(service.stats.shed.critical).toBe(0);
+    expect(service.limit.inFlight).toBe(0);
   });
 
   it('serves stale answers during an outage, then /health degraded and /metrics counting it all', async () => {

@@ -7,6 +7,10 @@ import { requireService } from '../helpers/services.js';
 const SECONDS = 8;
 const OUTAGE_START = SECONDS * 1_000 * 0.25;
 const OUTAGE_END = SECONDS * 1_000 * 0.55;
+/** The demo's adaptive limit: initialLimit, minLimit, maxLimit. */
+const LIMIT_START = 16;
+const LIMIT_MIN = 2;
+const LIMIT_MAX = 32;
 // Generous: PGlite's start alone takes many seconds on a loaded machine; a hung demo still fails.
 const LIMIT = 60_000;
 const TEST_TIMEOUT = 90_000;
@@ -27,6 +31,20 @@ interface Summary {
   msToRecover: number | null;
   finalState: string;
   transitions: string[];
+  limit: {
+    initial: number;
+    min: number;
+    max: number;
+    atBurstStart: number;
+    minDuringBurst: number;
+    maxQueuedDuringBurst: number;
+    final: number;
+  };
+  shedByLimit: Record<'critical' | 'high' | 'normal' | 'low' | 'background', number>;
+  burst: Record<
+    'critical' | 'background',
+    { answered: number; degraded: number; shed: number; failed: number }
+  >;
   checks: Record<string, boolean>;
 }
 
@@ -46,7 +64,7 @@ interface DemoRun {
   lines: Line[];
   summary: Summary;
   /** What the printed /health and /metrics URLs answered, fetched as soon as they were printed. */
-  probes: { health?: Probe; metrics?: Probe };
+  probes: { health?: Probe; metrics?: Probe; dashboard?: Probe & { type: string | null } };
 }
 
 /**
@@ -70,10 +88,11 @@ async function demo(env: NodeJS.ProcessEnv = {}): Promise<DemoRun> {
   const lines: Line[] = [];
   const probes: DemoRun['probes'] = {};
   const probing: Promise<void>[] = [];
-  const probe = (name: 'health' | 'metrics', url: string) =>
+  const probe = (name: 'health' | 'metrics' | 'dashboard', url: string) =>
     probing.push(
       fetch(url, { signal: AbortSignal.timeout(5_000) }).then(async (response) => {
-        probes[name] = { status: response.status, body: await response.text() };
+        const type = response.headers.get('content-type');
+        probes[name] = { status: response.status, body: await response.text(), type };
       }),
     );
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -82,8 +101,8 @@ async function demo(env: NodeJS.ProcessEnv = {}): Promise<DemoRun> {
     partial = parts.pop()!;
     for (const text of parts) {
       lines.push({ text, at: performance.now() - started });
-      const url = /^\s+(health|metrics)\s+(http:\/\/\S+)$/.exec(text);
-      if (url) probe(url[1] as 'health' | 'metrics', url[2]!);
+      const url = /^\s+(health|metrics|dashboard)\s+(http:\/\/\S+)$/.exec(text);
+      if (url) probe(url[1] as 'health' | 'metrics' | 'dashboard', url[2]!);
     }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -120,6 +139,8 @@ function expectGoodRun({ run, summary }: DemoRun): void {
     'breaker closed after the outage': true,
     'no request hung': true,
     'every request got a response or a typed error': true,
+    'the limit shrank during the burst': true,
+    'every critical request was answered from the database': true,
   });
   expect(run.code, why).toBe(0);
 
@@ -145,6 +166,39 @@ function expectGoodRun({ run, summary }: DemoRun): void {
     why,
   ).toBe(true);
   expect(summary.transitions.at(-1), why).toMatch(/half-open->closed$/);
+
+  // Overload: the burst of background work made the limit shrink (within its bounds) ...
+  const { limit, burst, shedByLimit } = summary;
+  expect(limit.initial, why).toBe(LIMIT_START);
+  expect(limit.minDuringBurst, why).toBeLessThan(limit.atBurstStart);
+  expect(limit.min, why).toBeGreaterThanOrEqual(LIMIT_MIN);
+  expect(limit.min, why).toBeLessThanOrEqual(limit.minDuringBurst);
+  expect(limit.max, why).toBeLessThanOrEqual(LIMIT_MAX);
+  expect(limit.max, why).toBeGreaterThanOrEqual(limit.initial);
+  // ... background work waited behind the requests, and some of it was shed ...
+  expect(limit.maxQueuedDuringBurst, why).toBeGreaterThan(0);
+  expect(burst.background.answered, why).toBeGreaterThan(0);
+  expect(burst.background.shed, why).toBeGreaterThan(0);
+  expect(burst.background.degraded + burst.background.failed, why).toBe(0);
+  expect(shedByLimit.background, why).toBeGreaterThanOrEqual(burst.background.shed);
+  // ... while every critical request was answered from the database, none shed.
+  expect(burst.critical.answered, why).toBeGreaterThan(0);
+  expect(burst.critical, why).toEqual({ answered: burst.critical.answered, degraded: 0, shed: 0, failed: 0 });
+  expect(shedByLimit.critical, why).toBe(0);
+
+  // The printed summary says the same.
+  expect(run.stdout, why).toContain(
+    `  limit: started at ${LIMIT_START}, ranged ${limit.min}..${limit.max}; during the burst it went from ${limit.atBurstStart} down to ${limit.minDuringBurst}, with up to ${limit.maxQueuedDuringBurst} calls queued\n`,
+  );
+  const c = burst.critical;
+  const b = burst.background;
+  expect(run.stdout, why).toContain(
+    `  burst, critical: ${c.answered} answered from the database, 0 stale/fallback, 0 shed, 0 failed\n`,
+  );
+  expect(run.stdout, why).toContain(
+    `  burst, background: ${b.answered} answered from the database, 0 stale/fallback, ${b.shed} shed, 0 failed\n`,
+  );
+  for (const name of Object.keys(summary.checks)) expect(run.stdout, why).toContain(`  ok   ${name}\n`);
 }
 
 /** What a piped reader sees: plain lines, URLs that answer, a legend, and a status that follows the breaker. */
@@ -161,6 +215,16 @@ function expectReadablePipedOutput({ run, lines, summary, probes }: DemoRun): vo
   // The URLs are printed, and answered while the demo ran (it closes its server before it exits).
   expect(run.stdout, why).toContain(`  metrics  ${summary.url}/metrics\n`);
   expect(run.stdout, why).toContain(`  health   ${summary.url}/health\n`);
+  expect(run.stdout, why).toContain(`  dashboard ${summary.url}/dashboard/\n`);
+  // The dashboard's URL is printed at start (before the traffic), and serves its page.
+  const dashboardLine = lines.findIndex((l) => l.text.startsWith('  dashboard '));
+  const firstStatus = lines.findIndex((l) => /^t=\s*[\d.]+s {2}db: /.test(l.text));
+  expect(dashboardLine, why).toBeGreaterThan(-1);
+  expect(dashboardLine, why).toBeLessThan(firstStatus);
+  expect(probes.dashboard?.status, why).toBe(200);
+  expect(probes.dashboard?.type, why).toMatch(/^text\/html/);
+  expect(probes.dashboard!.body, why).toMatch(/^<!doctype html>/i);
+  expect(probes.dashboard!.body, why).toContain('breakwater demo');
   expect(probes.health?.status, why).toBe(200);
   // Healthy at start; degraded if the probe was slow enough to meet the outage (the breaker is not critical).
   expect(JSON.parse(probes.health!.body), why).toMatchObject({
@@ -171,7 +235,17 @@ function expectReadablePipedOutput({ run, lines, summary, probes }: DemoRun): vo
   expect(probes.metrics!.body, why).toMatch(/^demo_circuit_state\{name="orders-db",state="closed"\} [01]$/m);
 
   // A legend for every count the status lines show.
-  for (const term of ['ok', 'stale', 'fallback', 'failed', 'rejected', 'retries', 'breaker']) {
+  for (const term of [
+    'ok',
+    'stale',
+    'fallback',
+    'failed',
+    'rejected',
+    'retries',
+    'breaker',
+    'limit',
+    'shed',
+  ]) {
     expect(run.stdout, why).toMatch(new RegExp(`^  ${term} +\\S`, 'm'));
   }
 
@@ -209,6 +283,12 @@ function expectReadablePipedOutput({ run, lines, summary, probes }: DemoRun): vo
     ];
     expect(ok + stale + fallback + failed, `${text}\n${why}`).toBe(requests);
   }
+  // The burst is announced, and the summary reports the limit and the burst's requests by priority.
+  expect(run.stdout, why).toMatch(/^t=\s*[\d.]+s {2}burst begins: /m);
+  expect(run.stdout, why).toMatch(/^t=\s*[\d.]+s {2}burst ends /m);
+  expect(statuses.some((l) => / \| limit \d+ {2}in flight \d+ {2}queued \d+ {2}shed \d+/.test(l.text))).toBe(
+    true,
+  );
   // Every transition was printed as it happened, and the last status shows the breaker closed.
   expect(seen, why).toEqual(summary.transitions.map((t) => t.split(' ')[1]));
   expect(statuses.at(-1)!.text, why).toMatch(/breaker: closed /);
@@ -225,7 +305,7 @@ describe('the demo, short mode, piped', () => {
       // It says what it is doing at once, not after the seconds that PGlite takes to start.
       const first = result.lines[0]!;
       const ready = result.lines.find((l) => l.text.startsWith('database ready after'));
-      expect(result.lines.slice(0, 3).some((l) => /^starting PGlite/.test(l.text))).toBe(true);
+      expect(result.lines.slice(0, 4).some((l) => /^starting PGlite/.test(l.text))).toBe(true);
       expect(ready, describeRun(result.run)).toBeDefined();
       expect(ready!.at - first.at, describeRun(result.run)).toBeGreaterThan(500);
     },
@@ -244,7 +324,7 @@ describe.runIf(postgres)('the demo, short mode, piped, against PostgreSQL on 127
       expectGoodRun(result);
       expectReadablePipedOutput(result);
       expect(
-        result.lines.slice(0, 3).some((l) => /^connecting to PostgreSQL at 127\.0\.0\.1:5432/.test(l.text)),
+        result.lines.slice(0, 4).some((l) => /^connecting to PostgreSQL at 127\.0\.0\.1:5432/.test(l.text)),
       ).toBe(true);
     },
     TEST_TIMEOUT,
