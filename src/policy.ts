@@ -171,6 +171,53 @@ export class AttemptContext extends Context {
 }
 
 /**
+ * A context that a policy aborts itself: a hedge's losing attempt, a coalesced call whose
+ * callers all left. Its signal is built only if read (already aborted if the call was), and
+ * allows any number of listeners, since every function sharing the call may listen on it.
+ */
+export abstract class OwnAbortContext extends Context {
+  private controller: AbortController | undefined = undefined;
+  private followers: Set<(reason: unknown) => void> | undefined = undefined;
+  private isAborted = false;
+  private reason: unknown = undefined;
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      setMaxListeners(0, this.controller.signal);
+      if (this.isAborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  override get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  override get abortable(): boolean {
+    return true;
+  }
+
+  override onAbort(callback: (reason: unknown) => void): () => void {
+    if (this.followers === undefined) this.followers = new Set();
+    const followers = this.followers;
+    followers.add(callback);
+    return () => {
+      followers.delete(callback);
+    };
+  }
+
+  /** Aborts the signal (if built) and tells every follower, once. */
+  protected abortWith(reason: unknown): void {
+    if (this.isAborted) return;
+    this.isAborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    if (this.followers !== undefined) for (const follower of this.followers) follower(reason);
+  }
+}
+
+/**
  * The signal of a call whose caller gave none. Nothing can abort it, so one instance
  * serves every such call; it allows any number of listeners so that concurrent calls
  * whose functions listen on it never trigger `MaxListenersExceededWarning`.

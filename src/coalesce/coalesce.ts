@@ -1,15 +1,15 @@
-import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
-  Context,
+  type Context,
   callThrough,
   type ExecuteContext,
   type ExecuteOptions,
   notAFunction,
   type Operation,
+  OwnAbortContext,
   type Policy,
   type PolicyDefaults,
   type Priority,
@@ -117,7 +117,7 @@ function follow<T>(shared: Promise<T>, context: Context, leave?: (reason: unknow
  * its signal aborts only once every caller that joined it has aborted (a caller without a
  * signal never does), and is built only if the function reads it.
  */
-class Flight<T> extends Context {
+class Flight<T> extends OwnAbortContext {
   readonly attempt: number;
   readonly key: string | undefined;
   readonly priority: Priority;
@@ -126,11 +126,6 @@ class Flight<T> extends Context {
   private active = 0;
   /** Joined callers that cannot abort: while there is one, the execution is never aborted. */
   private steadfast = 0;
-  private controller: AbortController | undefined = undefined;
-  private followers: Set<(reason: unknown) => void> | undefined = undefined;
-  private isAborted = false;
-  private reason: unknown = undefined;
-
   constructor(
     private readonly policy: CoalescePolicy,
     readonly shared: string,
@@ -140,33 +135,6 @@ class Flight<T> extends Context {
     this.attempt = first.attempt;
     this.key = first.key;
     this.priority = first.priority;
-  }
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      // Every joined caller's I/O may listen on it: no MaxListenersExceededWarning.
-      setMaxListeners(0, this.controller.signal);
-      if (this.isAborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  override get aborted(): boolean {
-    return this.isAborted;
-  }
-
-  override get abortable(): boolean {
-    return true;
-  }
-
-  override onAbort(callback: (reason: unknown) => void): () => void {
-    if (this.followers === undefined) this.followers = new Set();
-    const followers = this.followers;
-    followers.add(callback);
-    return () => {
-      followers.delete(callback);
-    };
   }
 
   start(fn: Operation<T>): void {
@@ -193,10 +161,7 @@ class Flight<T> extends Context {
     if (--this.active !== 0 || this.steadfast !== 0) return;
     // The last caller gave up: the execution is abandoned and no newcomer may join it.
     this.policy.abandoned(this as Flight<unknown>);
-    this.isAborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-    if (this.followers !== undefined) for (const follower of this.followers) follower(reason);
+    this.abortWith(reason);
   }
 }
 

@@ -3,11 +3,12 @@ import { Emitter } from '../emitter.js';
 import {
   ADOPT_DEFAULTS,
   type AdoptsDefaults,
-  Context,
+  type Context,
   callThrough,
   type ExecuteOptions,
   notAFunction,
   type Operation,
+  OwnAbortContext,
   type Policy,
   type PolicyDefaults,
   type Priority,
@@ -129,13 +130,9 @@ const DELAY_KEYS = ['percentile', 'minDelay', 'maxDelay', 'samples', 'minSamples
 const EPSILON = 1e-6;
 
 /** The context of one attempt: its own signal (built only if read), aborted when another attempt wins or the caller aborts. */
-class Attempt extends Context {
+class Attempt extends OwnAbortContext {
   readonly key: string | undefined;
   readonly priority: Priority;
-  private controller: AbortController | undefined = undefined;
-  private followers: Set<(reason: unknown) => void> | undefined = undefined;
-  private isAborted = false;
-  private reason: unknown = undefined;
 
   constructor(
     readonly attempt: number,
@@ -146,37 +143,8 @@ class Attempt extends Context {
     this.priority = parent.priority;
   }
 
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.isAborted) this.controller.abort(this.reason);
-    }
-    return this.controller.signal;
-  }
-
-  override get aborted(): boolean {
-    return this.isAborted;
-  }
-
-  override get abortable(): boolean {
-    return true;
-  }
-
-  override onAbort(callback: (reason: unknown) => void): () => void {
-    if (this.followers === undefined) this.followers = new Set();
-    const followers = this.followers;
-    followers.add(callback);
-    return () => {
-      followers.delete(callback);
-    };
-  }
-
   abort(reason: unknown): void {
-    if (this.isAborted) return;
-    this.isAborted = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-    if (this.followers !== undefined) for (const follower of this.followers) follower(reason);
+    this.abortWith(reason);
   }
 }
 
