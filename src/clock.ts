@@ -47,6 +47,17 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * A timer for background work (sampling, syncing, polling) that keeps no process alive:
+ * `unref`'d on the system clock; an injected clock's timers are used as that clock makes them.
+ */
+export function backgroundTimer(clock: Clock, callback: () => void, ms: number): TimerHandle {
+  if (clock !== systemClock) return clock.setTimeout(callback, ms);
+  const timer = setTimeout(callback, Math.min(ms, MAX_TIMER));
+  timer.unref();
+  return { clear: () => clearTimeout(timer) };
+}
+
 /** Node fires a timer of more than 2^31 - 1 ms after 1 ms; a longer wait is chained from shorter ones. */
 const MAX_TIMER = 2 ** 31 - 1;
 

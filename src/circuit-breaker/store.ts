@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 import { TimeoutError } from '../errors.js';
 import type { WindowOptions } from '../window/sliding-window.js';
 import type { CircuitState, TransitionReason } from './state.js';
@@ -200,7 +200,7 @@ export class SharedCircuit {
     this.buffer[this.pending++] = 48 + outcome;
     if (tripped || this.pending === this.buffer.length) this.flush();
     else if (this.flushTimer === undefined) {
-      this.flushTimer = background(this.host.clock, () => this.flush(), this.timing.flushInterval);
+      this.flushTimer = backgroundTimer(this.host.clock, () => this.flush(), this.timing.flushInterval);
     }
     return true;
   }
@@ -286,7 +286,7 @@ export class SharedCircuit {
   }
 
   private scheduleSync(): void {
-    this.syncTimer = background(this.host.clock, () => this.tick(), this.timing.syncInterval);
+    this.syncTimer = backgroundTimer(this.host.clock, () => this.tick(), this.timing.syncInterval);
   }
 
   /** A sync tick: read while in use (or while the store is down, to notice its return); stop when idle. */
@@ -322,7 +322,7 @@ export class SharedCircuit {
     const ms = this.timing.commandTimeout;
     return new Promise((resolve) => {
       let done = false;
-      const timer = background(
+      const timer = backgroundTimer(
         clock,
         () => {
           if (done) return;
@@ -390,12 +390,4 @@ export class SharedCircuit {
     }
     return UNAVAILABLE;
   }
-}
-
-/** A timer that keeps no process alive: `unref`'d on the system clock. */
-function background(clock: Clock, callback: () => void, ms: number): TimerHandle {
-  if (clock !== systemClock) return clock.setTimeout(callback, ms);
-  const timer = setTimeout(callback, ms);
-  timer.unref();
-  return { clear: () => clearTimeout(timer) };
 }

@@ -1,4 +1,4 @@
-import { type Clock, type RandomSource, systemClock, type TimerHandle } from '../clock.js';
+import { backgroundTimer, type Clock, type RandomSource, systemClock, type TimerHandle } from '../clock.js';
 import { Emitter, warn } from '../emitter.js';
 import {
   isBrokenCircuitError,
@@ -768,12 +768,9 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
    * process exits); with the memory store it keeps the process alive, since exiting would lose them.
    */
   private timer(callback: () => void, ms: number): TimerHandle {
-    if (this.store.durable && this.clock === systemClock) {
-      const timer = setTimeout(callback, ms);
-      timer.unref();
-      return { clear: () => clearTimeout(timer) };
-    }
-    return this.clock.setTimeout(callback, ms);
+    return this.store.durable
+      ? backgroundTimer(this.clock, callback, ms)
+      : this.clock.setTimeout(callback, ms);
   }
 }
 

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { type Clock, systemClock } from '../clock.js';
+import { backgroundTimer, type Clock, systemClock } from '../clock.js';
 import { warn } from '../emitter.js';
 import { BreakwaterError } from '../errors.js';
 import { show } from '../validate.js';
@@ -166,7 +166,7 @@ class Sampler {
   private arm(): void {
     this.timer?.clear();
     this.due = this.clock.now() + this.interval;
-    this.timer = setTimer(this.clock, this.tick, this.interval);
+    this.timer = backgroundTimer(this.clock, this.tick, this.interval);
   }
 
   private readonly tick = (): void => {
@@ -181,14 +181,6 @@ class Sampler {
       if (this.listeners.has(listener)) listener.sampled(readings);
     }
   };
-}
-
-/** A background timer: unref'd on the system clock, so a sampler never keeps the process alive. */
-function setTimer(clock: Clock, callback: () => void, ms: number): { clear(): void } {
-  if (clock !== systemClock) return clock.setTimeout(callback, ms);
-  const timer = setTimeout(callback, ms);
-  timer.unref();
-  return { clear: () => clearTimeout(timer) };
 }
 
 /** The process's own sampler (one per process), and one per probe and clock. */
