@@ -58,6 +58,71 @@ export function backgroundTimer(clock: Clock, callback: () => void, ms: number):
   return { clear: () => clearTimeout(timer) };
 }
 
+/**
+ * @internal One timer for the calls of a policy whose deadlines it keeps in order: armed for
+ * the earliest, and re-armed by its owner when it fires. On the system clock, once no call
+ * waits on it ({@link idle}), it is unref'd and left to run out rather than cleared: a loop
+ * of sequential calls then costs a ref toggle per call instead of a `setTimeout` and a
+ * `clearTimeout` (which, as the last timer of its duration, also adds and removes a list in
+ * Node's timer queue): ~0.45 µs a call. It fires at most once more, finding nothing due, and
+ * holds no process open meanwhile. On any other clock it is cleared, as tests expect.
+ */
+export class DeadlineTimer {
+  /** When the armed timer fires; `Infinity` when none is armed. */
+  private due = Number.POSITIVE_INFINITY;
+  private handle: TimerHandle | undefined = undefined;
+  /** The system clock's timer, which can be unref'd. */
+  private node: NodeJS.Timeout | undefined = undefined;
+  private held = false;
+
+  constructor(private readonly callback: () => void) {}
+
+  /** Makes sure the timer fires by `due` (and no earlier than it), holding the process open until then. */
+  arm(clock: Clock, due: number, now: number): void {
+    if (this.due <= due) {
+      if (!this.held) this.hold();
+      return;
+    }
+    this.clear();
+    this.due = due;
+    const ms = Math.max(0, due - now);
+    if (clock === systemClock && ms <= MAX_TIMER) {
+      // Whole ms, rounded up: Node truncates, and a timer that fires early must be set again.
+      this.node = setTimeout(this.fired, Math.ceil(ms));
+      this.held = true;
+    } else {
+      this.handle = clock.setTimeout(this.fired, ms);
+    }
+  }
+
+  /** No call waits on the timer now. */
+  idle(): void {
+    if (this.node === undefined) this.clear();
+    else if (this.held) {
+      this.node.unref();
+      this.held = false;
+    }
+  }
+
+  clear(): void {
+    if (this.node !== undefined) clearTimeout(this.node);
+    this.handle?.clear();
+    this.node = this.handle = undefined;
+    this.due = Number.POSITIVE_INFINITY;
+  }
+
+  private hold(): void {
+    this.node?.ref();
+    this.held = true;
+  }
+
+  private readonly fired = (): void => {
+    this.node = this.handle = undefined;
+    this.due = Number.POSITIVE_INFINITY;
+    this.callback();
+  };
+}
+
 /** Node fires a timer of more than 2^31 - 1 ms after 1 ms; a longer wait is chained from shorter ones. */
 const MAX_TIMER = 2 ** 31 - 1;
 

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { type Clock, DeadlineTimer, systemClock } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import { TimeoutError } from '../errors.js';
 import {
@@ -63,8 +63,10 @@ export interface TimeoutEvents {
  *
  * All calls of one policy share one timer: their deadlines are `now + ms` with the same
  * `ms`, so they queue in deadline order and the timer is armed for the earliest. A call
- * costs a link in that list instead of a `setTimeout`/`clearTimeout` pair (~0.4 µs). The
- * timer is cleared as soon as no call is pending.
+ * costs a link in that list instead of a `setTimeout`/`clearTimeout` pair (~0.4 µs). Once
+ * no call is pending, the timer no longer holds the process open: on the system clock it is
+ * unref'd and left to run out (it fires once more, finding nothing due), so that the next
+ * call can take it back; on an injected clock it is cleared.
  *
  * Signals are built only when the function reads `ctx.signal`, and shared: an AbortSignal
  * costs 3 to 10 µs to create on Node 20 (Node makes an EventTarget, swaps its prototype
@@ -85,7 +87,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
   /** Pending calls, earliest deadline first. */
   private head: TimedCall<unknown> | undefined;
   private tail: TimedCall<unknown> | undefined;
-  private timer: TimerHandle | undefined;
+  private readonly timer = new DeadlineTimer(() => this.onTimer());
   /** Set while expired calls are being aborted: their listeners may start calls, which must not arm the timer. */
   private firing = false;
   /** The latest deadline whose signal calls may still share; kept after its calls settle, for the next in the same ms. */
@@ -165,8 +167,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     if (after === undefined) this.head = call;
     else after.next = call;
     call.tracked = true;
-    if (this.timer === undefined && !this.firing)
-      this.timer = clock.setTimeout(this.onTimer, this.head!.deadline - now);
+    if (!this.firing) this.timer.arm(clock, this.head!.deadline, now);
   }
 
   /** @internal Drops a call that settled or can no longer time out; the timer goes with the last one. */
@@ -178,10 +179,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     if (call.next === undefined) this.tail = call.prev;
     else call.next.prev = call.prev;
     call.prev = call.next = undefined;
-    if (this.head === undefined && this.timer !== undefined && !this.firing) {
-      this.timer.clear();
-      this.timer = undefined;
-    }
+    if (this.head === undefined && !this.firing) this.timer.idle();
   }
 
   /** @internal The shared signal of the calls due at `deadline`: the current one, or a new one if none is. */
@@ -197,8 +195,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
   }
 
   /** Expires every call whose deadline has passed, then re-arms for the next one. */
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
+  private onTimer(): void {
     const clock = this.clock ?? systemClock;
     const now = clock.now();
     this.firing = true;
@@ -224,13 +221,12 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
       // listeners find each call's `aborted` and its signal in agreement.
       if (shared !== undefined) for (const deadline of shared) deadline.abort();
       this.firing = false;
-      if (this.head !== undefined)
-        this.timer = clock.setTimeout(this.onTimer, Math.max(0, this.head.deadline - now));
+      if (this.head !== undefined) this.timer.arm(clock, this.head.deadline, now);
     }
     // Events carry nothing per call, so they go out once the calls are settled and the timer re-armed.
     if (this.listenerCount('timedOut') !== 0)
       for (let i = 0; i < expired; i++) this.emit('timedOut', { timeout: this.ms, strategy: this.strategy });
-  };
+  }
 }
 
 /**
@@ -333,6 +329,29 @@ class TimedCall<T> extends Context {
   }
 
   run(fn: Operation<T>, parent: Context): Promise<T> {
+    if (this.policy.strategy === 'aggressive') return this.race(fn, parent);
+    // Cooperative: only `fn` settles the call, so its own promise carries the outcome.
+    if (this.followsCaller) this.follow(parent);
+    try {
+      return Promise.resolve(fn(this)).then(
+        (value) => {
+          this.release();
+          return value;
+        },
+        (error: unknown) => {
+          this.release();
+          throw this.fired ? this.timeoutError(error) : error;
+        },
+      );
+    } catch (error) {
+      // A synchronous throw, or a result whose `constructor` getter throws: settled at once.
+      this.release();
+      return Promise.reject(error);
+    }
+  }
+
+  /** An aggressive call: settled by `fn`, its deadline or its caller's abort, whichever comes first. */
+  private race(fn: Operation<T>, parent: Context): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -340,14 +359,13 @@ class TimedCall<T> extends Context {
       let pending: PromiseLike<T> | T;
       try {
         pending = fn(this);
+        Promise.resolve(pending).then(
+          (value) => this.settle(value, true),
+          (error: unknown) => this.settle(this.fired ? this.timeoutError(error) : error, false),
+        );
       } catch (error) {
         this.settle(error, false);
-        return;
       }
-      Promise.resolve(pending).then(
-        (value) => this.settle(value, true),
-        (error: unknown) => this.settle(this.fired ? this.timeoutError(error) : error, false),
-      );
     });
   }
 
@@ -396,11 +414,16 @@ class TimedCall<T> extends Context {
 
   private settle(value: unknown, ok: boolean): void {
     if (this.settled) return;
+    this.release();
+    if (ok) this.resolve(value as T);
+    else this.reject(value);
+  }
+
+  /** Lets go of the deadline, the timer and the caller's signal: the call is over. */
+  private release(): void {
     this.settled = true;
     this.policy.untrack(this as TimedCall<unknown>);
     this.unfollow?.();
-    if (ok) this.resolve(value as T);
-    else this.reject(value);
   }
 }
 

@@ -765,3 +765,62 @@ describe('timeout: shared signals', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe('timeout: its one timer on the system clock', () => {
+  const refdTimeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('holds the process open only while a call is pending, and takes its timer back for the next call', async () => {
+    const policy = timeout(60_000);
+    const before = refdTimeouts();
+    const first = deferred<string>();
+    const pending = policy.execute(() => first.promise);
+    expect(refdTimeouts()).toBe(before + 1);
+    first.resolve('a');
+    await expect(pending).resolves.toBe('a');
+    // Left to run out unref'd: nothing holds the process for a call that is over.
+    expect(refdTimeouts()).toBe(before);
+    const second = deferred<string>();
+    const again = policy.execute(() => second.promise);
+    expect(refdTimeouts()).toBe(before + 1);
+    second.resolve('b');
+    await expect(again).resolves.toBe('b');
+    expect(refdTimeouts()).toBe(before);
+  });
+
+  it('a timer left to run out finds nothing due, and a later call still times out at its own deadline', async () => {
+    vi.useFakeTimers();
+    const policy = timeout(100);
+    let timedOut = 0;
+    policy.on('timedOut', () => timedOut++);
+    await expect(policy.execute(async () => 'fast')).resolves.toBe('fast');
+    expect(vi.getTimerCount()).toBe(1); // left to run out, for the next call to take back
+    await vi.advanceTimersByTimeAsync(60);
+    let aborted = -1;
+    const started = Date.now();
+    const slow = track(
+      policy.execute(
+        ({ signal }) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => {
+              aborted = Date.now() - started;
+              reject(signal.reason);
+            }),
+          ),
+      ),
+    );
+    // The first call's timer fires at 100 ms with nothing due, and is set again for the second call.
+    await vi.advanceTimersByTimeAsync(45);
+    expect(timedOut).toBe(0);
+    expect(slow()).toEqual({ state: 'pending' });
+    await vi.advanceTimersByTimeAsync(56);
+    expect(timedOut).toBe(1);
+    expect(aborted).toBeGreaterThanOrEqual(100);
+    expect(aborted).toBeLessThanOrEqual(101);
+    expect(isTimeoutError((slow() as { value?: unknown }).value)).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
