@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cases } from './cases/index.js';
 import { median } from './lib/measure.js';
-import type { RatioCase, RatioRun, ScaleCase, ScaleMetrics } from './lib/types.js';
+import type { RatioCase, RatioRun, ScaleCase, ScaleMetrics, TableCase, TableResult } from './lib/types.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -123,7 +123,17 @@ const scaleResults: {
   cold: Record<string, ColdResult>;
 }[] = [];
 
+const tableResults: { case: TableCase; result: TableResult }[] = [];
+
 for (const c of selected) {
+  if (c.kind === 'table') {
+    progress(`[${elapsed()}] ${c.id}: table`);
+    const result = await attempt(`${c.id}`, () =>
+      runWorker<TableResult>(['table', c.id, args.check ? 'check' : quick ? 'quick' : 'full']),
+    );
+    if (result !== undefined) tableResults.push({ case: c, result });
+    continue;
+  }
   if (c.kind === 'scale') {
     const metrics: Record<string, ScaleMetrics> = {};
     const cold: Record<string, ColdResult> = {};
@@ -213,6 +223,7 @@ interface Saved {
   settings: typeof settings;
   ratio: { id: string; baselineNs: number; rows: RatioRow[] }[];
   scale: { id: string; metrics: Record<string, ScaleMetrics>; cold: Record<string, ColdResult> }[];
+  table?: { id: string; result: TableResult }[];
   updates?: string[];
 }
 const resultsJson = fileURLToPath(new URL('./results.json', import.meta.url));
@@ -230,9 +241,14 @@ if (saved !== undefined) {
     if (c?.kind === 'scale' && !selected.includes(c))
       scaleResults.push({ case: c, metrics: r.metrics, cold: r.cold });
   }
+  for (const r of saved.table ?? []) {
+    const c = cases.find((x) => x.id === r.id);
+    if (c?.kind === 'table' && !selected.includes(c)) tableResults.push({ case: c, result: r.result });
+  }
   const order = (c: { id: string }) => cases.findIndex((x) => x.id === c.id);
   ratioResults.sort((a, b) => order(a.case) - order(b.case));
   scaleResults.sort((a, b) => order(a.case) - order(b.case));
+  tableResults.sort((a, b) => order(a.case) - order(b.case));
 }
 const updates = [
   ...(saved?.updates ?? []),
@@ -307,6 +323,18 @@ for (const s of scaleResults) {
         ours["ref'd timers per breaker"] === 0 && ours['process exits by itself'] === true
           ? 'met'
           : '**MISS**',
+    });
+  }
+}
+
+for (const t of tableResults) {
+  for (const target of t.result.targets) {
+    targets.push({
+      what: `${t.case.title}: ${target.what}`,
+      source: target.source ?? '',
+      target: target.limit,
+      measured: target.measured,
+      verdict: target.met ? 'met' : '**MISS**',
     });
   }
 }
@@ -462,6 +490,27 @@ for (const s of scaleResults) {
     '',
   );
 }
+for (const t of tableResults) {
+  const { columns, rows, note } = t.result;
+  lines.push(
+    `## ${t.case.title}`,
+    '',
+    ...(t.case.note ? [t.case.note, ''] : []),
+    `| ${columns.join(' | ')} |`,
+    `|---|${columns
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+    ...(note ? [note, ''] : []),
+  );
+  for (const target of t.result.targets)
+    lines.push(
+      `Target${target.source ? ` (${target.source})` : ''}: ${target.what} ${target.limit}: measured ${target.measured}, ${target.met ? 'met' : '**MISS**'}.`,
+      '',
+    );
+}
 if (failures.length > 0) lines.push('## Failed', '', ...failures.map((f) => `- ${f}`), '');
 lines.push(readFileSync(new URL('./lib/method.md', import.meta.url), 'utf8').trim(), '');
 const markdown = lines.join('\n');
@@ -478,6 +527,7 @@ const json = {
   cpu: os.cpus()[0]?.model,
   ratio: ratioResults.map((r) => ({ id: r.case.id, baselineNs: r.baselineNs, rows: r.rows })),
   scale: scaleResults.map((s) => ({ id: s.case.id, metrics: s.metrics, cold: s.cold })),
+  table: tableResults.map((t) => ({ id: t.case.id, result: t.result })),
   targets,
   failures,
 };

@@ -6,6 +6,7 @@
  *
  *   worker.ts ratio <case-id> <contender|*> <rounds> <budget-ms>
  *   worker.ts scale <library> <check|quick|full>
+ *   worker.ts table <case-id> <check|quick|full>
  */
 import { cases } from './cases/index.js';
 import { measureScale } from './cases/scale.js';
@@ -22,6 +23,13 @@ const [mode, arg, ...rest] = process.argv.slice(2);
 
 if (mode === 'scale') {
   await print(await measureScale(arg!, rest[0] as 'check' | 'quick' | 'full'));
+} else if (mode === 'table') {
+  const c = cases.find((x) => x.id === arg);
+  if (c === undefined || c.kind !== 'table') throw new Error(`no table case ${arg}`);
+  const result = await c.run({ quick: rest[0] !== 'full' });
+  if (result.rows.some((row) => row.length !== result.columns.length))
+    throw new Error(`${c.id}: a row does not have one cell per column (${result.columns.join(', ')})`);
+  await print(result);
 } else if (mode === 'ratio') {
   const [name, rounds, budgetMs] = [rest[0]!, Number(rest[1]), Number(rest[2])];
   const c = cases.find((x) => x.id === arg);
@@ -34,7 +42,7 @@ if (mode === 'scale') {
   await print(runs);
 } else {
   throw new Error(
-    'usage: worker.ts ratio <case> <contender|*> <rounds> <budget-ms> | scale <library> <check|quick|full>',
+    'usage: worker.ts ratio <case> <contender|*> <rounds> <budget-ms> | scale <library> <check|quick|full> | table <case> <check|quick|full>',
   );
 }
 

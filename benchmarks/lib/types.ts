@@ -63,7 +63,40 @@ export interface ScaleCase {
   readonly libraries: readonly string[];
 }
 
-export type Case = RatioCase | ScaleCase;
+/**
+ * A case that is not a ratio: a scenario run over seconds (overload, a latency tail, store
+ * throughput) whose rows are whatever it measures. It runs in a fresh worker process, with
+ * the build, and judges its own targets, since each has its own unit.
+ */
+export interface TableCase {
+  readonly kind: 'table';
+  readonly id: string;
+  readonly title: string;
+  /** How it is measured, printed under the title. */
+  readonly note?: string;
+  /** `quick` (--quick, --check): a short run that still exercises every row. */
+  run(options: { readonly quick: boolean }): Promise<TableResult>;
+}
+
+export interface TableResult {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | number)[])[];
+  readonly targets: readonly TableTarget[];
+  /** What this run found that the reader needs beside the rows (a service that was down, say). */
+  readonly note?: string;
+}
+
+export interface TableTarget {
+  readonly what: string;
+  /** Where the target comes from, e.g. `issue 9`. */
+  readonly source?: string;
+  /** The limit as written, e.g. `>= 90 %`. */
+  readonly limit: string;
+  readonly measured: string;
+  readonly met: boolean;
+}
+
+export type Case = RatioCase | ScaleCase | TableCase;
 
 /** What a worker prints for one contender: one `[baseline ns, contender ns]` pair per round. */
 export interface RatioRun {
