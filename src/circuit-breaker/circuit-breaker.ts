@@ -31,18 +31,13 @@ import { type CircuitState, nextState, TRANSITIONS, type TransitionReason } from
 import { SharedCircuit, type SharedConfig, type SharedState } from './store.js';
 import { buildStrategy, type TripStrategy } from './strategy.js';
 
-/** Settles untimed calls admitted in one epoch. */
-interface EpochHandlers {
-  readonly epoch: number;
-  readonly succeeded: (value: unknown) => unknown;
-  readonly failed: (error: unknown) => never;
-}
+/** What a breaker built without options was given: shared, since `configure` copies before patching. */
+const NO_SETTINGS: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** The settings given to the constructor, copied: what `configure` starts from. */
-function settingsOf(options: CircuitBreakerOptions | undefined): Record<string, unknown> {
+/** The settings in `copy` (the options, copied once): what `configure` starts from. */
+function settingsOf(copy: Record<string, unknown> | undefined): Readonly<Record<string, unknown>> {
+  if (copy === undefined) return NO_SETTINGS;
   const given: Record<string, unknown> = {};
-  if (options === undefined) return given;
-  const copy = v.object('options', options);
   for (const key of SETTINGS) if (copy[key] !== undefined) given[key] = copy[key];
   return given;
 }
@@ -102,8 +97,8 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   readonly name: string;
   private clock: Clock;
   /** Whether the clock came from the options (a pipeline's clock then does not replace it). */
-  private readonly ownClock: boolean;
-  private adoptedClock = false;
+  /** Whether the clock is settled: given in the options, or adopted from the first pipeline. */
+  private clockFixed: boolean;
   /** Whether every call's duration is needed, whoever listens: for slow calls. */
   private timed: boolean;
   /** Whether counting a call needs the time (a time window), which one clock read at settlement gives. */
@@ -113,8 +108,12 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private openTimeout: number | ((consecutiveOpens: number) => number);
   private successThreshold: number;
   private halfOpenMaxCalls: number;
+  /**
+   * The `halfOpenTimeout` option, 0 for none (the option's `Infinity`), and the
+   * `slowCallDuration`, 0 unless `timed`: small integers by default, which V8 keeps in the
+   * object itself where `Infinity` would take a boxed number per breaker.
+   */
   private halfOpenTimeout: number;
-  /** Infinity when slow calls are not watched. */
   private slowCallDuration: number;
 
   private current: CircuitState = 'closed';
@@ -131,34 +130,35 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private probesMovedAt = 0;
   /** The failure that last opened the circuit: the `cause` of rejections. */
   private lastFailure: unknown = undefined;
-  /** Settlement handlers of the current epoch's untimed calls, made on the first such call. */
-  private handlers: EpochHandlers | undefined = undefined;
+  /** The epoch whose untimed calls {@link succeeded} and {@link failed} settle (-1: none yet). */
+  private handlersEpoch = -1;
+  /** Settle an untimed call of epoch {@link handlersEpoch}: made on its first call, shared by the rest. */
+  private succeeded: ((value: unknown) => unknown) | undefined = undefined;
+  private failed: ((error: unknown) => never) | undefined = undefined;
   /** The last valid answer of a function `openTimeout`: what a bad answer falls back to. */
   private lastGoodTimeout: number = DEFAULTS.openTimeout;
   /** The link to a shared store, when the `store` option was given. */
   private readonly shared: SharedCircuit | undefined;
-  /** Whether the open state stands for another process's probe (until its lease ends). */
-  private othersProbe = false;
-  /** The thresholds a shared store applies for this breaker. */
-  private sharedConfig: SharedConfig;
   /** The settings as given (not resolved): what `configure` patches and validates again. */
-  private given: Record<string, unknown>;
+  private given: Readonly<Record<string, unknown>>;
 
   constructor(options?: CircuitBreakerOptions) {
     super();
-    const o = resolveOptions(options);
+    // Copied once: a getter on the options runs once, whatever reads the copy.
+    const copy = options === undefined ? undefined : v.object('options', options);
+    const o = resolveOptions(copy);
     this.name = o.name;
     this.clock = o.clock;
-    this.ownClock = o.ownClock;
-    this.given = settingsOf(options);
+    this.clockFixed = o.ownClock;
+    this.given = settingsOf(copy);
     this.timed = o.slowCallDuration !== undefined;
     this.windowTimed = o.window?.type === 'time';
     this.isFailure = o.isFailure;
     this.openTimeout = o.openTimeout;
     this.successThreshold = o.successThreshold;
     this.halfOpenMaxCalls = o.halfOpenMaxCalls;
-    this.halfOpenTimeout = o.halfOpenTimeout;
-    this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
+    this.halfOpenTimeout = o.halfOpenTimeout === Number.POSITIVE_INFINITY ? 0 : o.halfOpenTimeout;
+    this.slowCallDuration = o.slowCallDuration ?? 0;
     this.strategy = buildStrategy(o);
 
     if (o.initialState !== undefined) {
@@ -169,11 +169,10 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       this.current = snapshot.state === 'half-open' ? 'open' : snapshot.state;
       this.openUntil = snapshot.openUntil ?? 0;
     }
-    this.sharedConfig = sharedConfigOf(o);
-    this.shared = o.store === undefined ? undefined : this.connect(o.store);
+    this.shared = o.store === undefined ? undefined : this.connect(o.store, sharedConfigOf(o));
   }
 
-  private connect(store: NonNullable<CircuitBreakerOptions['store']>): SharedCircuit {
+  private connect(store: NonNullable<CircuitBreakerOptions['store']>, config: SharedConfig): SharedCircuit {
     const self = this;
     return new SharedCircuit(
       {
@@ -182,9 +181,8 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
           return self.clock;
         },
         get leaseMs() {
-          return self.halfOpenTimeout === Number.POSITIVE_INFINITY ? undefined : self.halfOpenTimeout;
+          return self.halfOpenTimeout === 0 ? undefined : self.halfOpenTimeout;
         },
-        sharedConfig: () => this.sharedConfig,
         nextOpenTimeout: () =>
           typeof this.openTimeout === 'number'
             ? this.openTimeout
@@ -192,8 +190,9 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
         adoptShared: (state) => this.adoptShared(state),
         storeFailed: (event) => {
           // Another process's probe cannot be followed without the store: probe here when due.
-          if (this.othersProbe) {
-            this.othersProbe = false;
+          const shared = this.shared!;
+          if (shared.othersProbe) {
+            shared.othersProbe = false;
             this.openUntil = Math.min(this.openUntil, this.clock.now());
           }
           if (this.listenerCount('storeError') !== 0) this.emit('storeError', event);
@@ -203,6 +202,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
         },
       },
       store,
+      config,
     );
   }
 
@@ -234,7 +234,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
       if (patch[key] === undefined) delete given[key];
       else given[key] = patch[key];
     }
-    const o = resolveOptions(given as CircuitBreakerOptions); // throws before anything changes
+    const o = resolveOptions(given); // throws before anything changes
     this.given = given;
     this.timed = o.slowCallDuration !== undefined;
     this.windowTimed = o.window?.type === 'time';
@@ -242,11 +242,11 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     this.openTimeout = o.openTimeout;
     this.successThreshold = o.successThreshold;
     this.halfOpenMaxCalls = o.halfOpenMaxCalls;
-    this.halfOpenTimeout = o.halfOpenTimeout;
-    this.slowCallDuration = o.slowCallDuration ?? Number.POSITIVE_INFINITY;
+    this.halfOpenTimeout = o.halfOpenTimeout === Number.POSITIVE_INFINITY ? 0 : o.halfOpenTimeout;
+    this.slowCallDuration = o.slowCallDuration ?? 0;
     this.strategy = buildStrategy(o, this.strategy);
     if (resetCounts) this.strategy.reset();
-    this.sharedConfig = sharedConfigOf(o);
+    if (this.shared !== undefined) this.shared.config = sharedConfigOf(o);
     if (this.listenerCount('configured') !== 0) this.emit('configured', { changed, resetCounts });
   }
 
@@ -258,9 +258,9 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   /** @internal */
   [ADOPT_DEFAULTS](defaults: PolicyDefaults): void {
     // The first pipeline's clock wins, as for every policy: openUntil must stay on one clock.
-    if (!this.ownClock && !this.adoptedClock && defaults.clock !== undefined) {
+    if (!this.clockFixed && defaults.clock !== undefined) {
       this.clock = defaults.clock;
-      this.adoptedClock = true;
+      this.clockFixed = true;
     }
   }
 
@@ -316,14 +316,14 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     } catch (error) {
       pending = Promise.reject(error); // counted like any failure, and never thrown synchronously
     }
-    const handlers = this.handlers?.epoch === admitted ? this.handlers : this.handlersFor(admitted);
+    if (this.handlersEpoch !== admitted) this.settleIn(admitted);
     let settled: Promise<T>;
     try {
       settled = Promise.resolve(pending);
     } catch (error) {
       settled = Promise.reject(error); // a promise whose `constructor` getter throws: a failure like any other
     }
-    return settled.then(handlers.succeeded, handlers.failed) as Promise<T>;
+    return settled.then(this.succeeded, this.failed) as Promise<T>;
   }
 
   /** A call that is timed (slow calls, listeners) or abortable. */
@@ -370,20 +370,17 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     return this.run(fn, context, admitted);
   }
 
-  private handlersFor(epoch: number): EpochHandlers {
-    const handlers: EpochHandlers = {
-      epoch,
-      succeeded: (value) => {
-        this.onSuccess(epoch, Number.NaN);
-        return value;
-      },
-      failed: (error) => {
-        this.onFailure(epoch, Number.NaN, error, undefined);
-        throw error;
-      },
+  /** Makes the settlement handlers of `epoch`'s untimed calls: a call admitted in an earlier epoch keeps its own, which no longer count. */
+  private settleIn(epoch: number): void {
+    this.handlersEpoch = epoch;
+    this.succeeded = (value) => {
+      this.onSuccess(epoch, Number.NaN);
+      return value;
     };
-    this.handlers = handlers;
-    return handlers;
+    this.failed = (error) => {
+      this.onFailure(epoch, Number.NaN, error, undefined);
+      throw error;
+    };
   }
 
   /** Holds the circuit open, rejecting every call with {@link IsolatedCircuitError}, until {@link reset}. */
@@ -444,7 +441,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
         // Whole ms, rounded up: never early, and cheap to put in the message (the clock reads fractions).
         if (now < this.openUntil) {
           // Another process's probe holds the lease: like a half-open circuit with its slot taken.
-          if (this.othersProbe) return this.reject('half-open', 0);
+          if (shared?.othersProbe) return this.reject('half-open', 0);
           return this.reject('open', Math.ceil(this.openUntil - now));
         }
         if (shared?.healthy) return shared.acquiring ? this.reject('half-open', 0) : ACQUIRE;
@@ -467,7 +464,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     if (this.probesInFlight >= this.halfOpenMaxCalls) {
       // Probes that held every slot for halfOpenTimeout are given up on (no timer watches them):
       // their outcomes will not count, and this call probes afresh. Successes already earned stay.
-      if (this.halfOpenTimeout === Number.POSITIVE_INFINITY) return this.reject('half-open', 0);
+      if (this.halfOpenTimeout === 0) return this.reject('half-open', 0);
       const now = this.clock.now();
       if (now - this.probesMovedAt < this.halfOpenTimeout) return this.reject('half-open', 0);
       this.epoch++;
@@ -507,7 +504,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     }
     const now = Number.isNaN(start) ? Number.NaN : this.clock.now();
     const duration = Number.isNaN(start) ? 0 : now - start;
-    const slow = duration > this.slowCallDuration;
+    const slow = this.timed && duration > this.slowCallDuration;
     try {
       if (this.listenerCount('succeeded') !== 0) this.emit('succeeded', { duration, slow });
     } finally {
@@ -533,7 +530,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private onFailure(epoch: number, start: number, error: unknown, context: Context | undefined): void {
     const now = Number.isNaN(start) ? Number.NaN : this.clock.now();
     const duration = Number.isNaN(start) ? 0 : now - start;
-    const slow = duration > this.slowCallDuration;
+    const slow = this.timed && duration > this.slowCallDuration;
     // Counted as a failure unless found otherwise; an `isFailure` that throws leaves it a failure.
     let outcome: Outcome | undefined = slow ? FAILURE | SLOW : FAILURE;
     try {
@@ -591,7 +588,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private probeSettled(result: 'success' | 'failure' | 'release' = 'release'): void {
     this.shared?.settle(result);
     this.probesInFlight--;
-    if (this.halfOpenTimeout !== Number.POSITIVE_INFINITY) this.probesMovedAt = this.clock.now();
+    if (this.halfOpenTimeout !== 0) this.probesMovedAt = this.clock.now();
   }
 
   private open(reason: TransitionReason, error: unknown): void {
@@ -638,8 +635,8 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
    */
   private adoptShared(state: SharedState): void {
     const shared = this.shared!;
-    this.othersProbe = state.state === 'half-open' && shared.lease === undefined;
-    const to = this.othersProbe ? 'open' : state.state;
+    shared.othersProbe = state.state === 'half-open' && shared.lease === undefined;
+    const to = shared.othersProbe ? 'open' : state.state;
     this.consecutiveOpens = state.opens;
     if (to === 'open') this.openUntil = this.clock.now() + state.retryAfter;
     const from = this.current;
@@ -653,7 +650,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   private moveTo(to: CircuitState, reason: TransitionReason): void {
     const from = this.current;
     if (from === to || nextState(from, reason) !== to) return;
-    this.othersProbe = false;
+    if (this.shared !== undefined) this.shared.othersProbe = false;
     this.transition(to, reason, 'local');
   }
 

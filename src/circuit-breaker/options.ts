@@ -232,15 +232,15 @@ function windowOptions(value: unknown): WindowOptions {
 /** The defaults resolved once: `new CircuitBreaker()` skips validation (creating 10,000 breakers should take milliseconds). */
 let resolvedDefaults: ResolvedOptions | undefined;
 
-export function resolveOptions(options?: CircuitBreakerOptions): ResolvedOptions {
-  if (options !== undefined) return resolve(options);
+/** Validates options already copied with `v.object` (each property read once), filling in defaults. */
+export function resolveOptions(copy?: Readonly<Record<string, unknown>>): ResolvedOptions {
+  if (copy !== undefined) return resolve(copy as CircuitBreakerOptions);
   if (resolvedDefaults === undefined) resolvedDefaults = Object.freeze(resolve({}));
   return resolvedDefaults;
 }
 
-function resolve(options: CircuitBreakerOptions): ResolvedOptions {
-  const o = v.object('options', options) as CircuitBreakerOptions;
-  v.knownKeys('CircuitBreaker', o, KEYS);
+function resolve(o: CircuitBreakerOptions): ResolvedOptions {
+  v.knownKeys('CircuitBreaker', o as Record<string, unknown>, KEYS);
   const rate =
     o.failureRateThreshold === undefined
       ? undefined

@@ -127,7 +127,6 @@ export interface StoreRecoveredEvent {
 export interface StoreHost {
   readonly name: string;
   readonly clock: Clock;
-  sharedConfig(): SharedConfig;
   /** The open timeout the next opening would use. */
   nextOpenTimeout(): number;
   /** ms a probe lease lasts: `halfOpenTimeout` when finite, else `undefined`. */
@@ -158,6 +157,8 @@ export class SharedCircuit {
   lease: string | undefined = undefined;
   /** Whether an `acquireProbe` is on its way (one at a time per breaker). */
   acquiring = false;
+  /** Whether the breaker's open state stands for another process's probe (until its lease ends). */
+  othersProbe = false;
   private readonly timing: StoreTiming;
   private readonly buffer: Uint8Array;
   private pending = 0;
@@ -178,6 +179,8 @@ export class SharedCircuit {
   constructor(
     private readonly host: StoreHost,
     private readonly store: CircuitStore,
+    /** The thresholds the store applies for this breaker; the breaker replaces them on `configure`. */
+    public config: SharedConfig,
   ) {
     this.timing = store.timing;
     this.buffer = new Uint8Array(this.timing.flushSize);
@@ -219,7 +222,7 @@ export class SharedCircuit {
     this.flushing = true;
     const host = this.host;
     void this.request('report', () =>
-      this.store.report(host.name, this.gen, outcomes, host.sharedConfig(), host.nextOpenTimeout()),
+      this.store.report(host.name, this.gen, outcomes, this.config, host.nextOpenTimeout()),
     ).then(() => {
       this.flushing = false;
       if (this.flushAgain) {
@@ -259,7 +262,7 @@ export class SharedCircuit {
     const gen = this.gen;
     this.floor = this.seq + 1;
     void this.request('settleProbe', () =>
-      this.store.settleProbe(host.name, gen, token, result, host.sharedConfig(), host.nextOpenTimeout()),
+      this.store.settleProbe(host.name, gen, token, result, this.config, host.nextOpenTimeout()),
     );
   }
 
