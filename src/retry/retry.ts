@@ -6,12 +6,12 @@ import {
   type AdoptsDefaults,
   AttemptContext,
   type Context,
-  contextOf,
   type ExecuteOptions,
   notAFunction,
   type Operation,
   type Policy,
   type PolicyDefaults,
+  tryContextOf,
 } from '../policy.js';
 import * as v from '../validate.js';
 import { MAX_TIMER } from '../validate.js';
@@ -225,18 +225,27 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsD
    * @throws the caller's `signal.reason` when the call is aborted before an attempt starts
    * or during a delay.
    */
-  async execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
-    if (typeof fn !== 'function') throw notAFunction(fn);
-    const context = contextOf(options);
-    if (context.aborted) throw context.signal.reason;
-    this.budget?.deposit();
-    // maxElapsed counts from the first attempt; read the clock only when there is a cap.
-    const start = this.maxElapsed === Number.POSITIVE_INFINITY ? 0 : (this.clock ?? systemClock).now();
+  execute<T>(fn: Operation<T>, options?: ExecuteOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
+    const context = tryContextOf(options);
+    if (context instanceof TypeError) return Promise.reject(context);
+    if (context.aborted) return Promise.reject(context.signal.reason);
+    let start: number;
+    let pending: Promise<T>;
     try {
-      return await fn(context);
+      this.budget?.deposit();
+      // maxElapsed counts from the first attempt; read the clock only when there is a cap.
+      start = this.maxElapsed === Number.POSITIVE_INFINITY ? 0 : (this.clock ?? systemClock).now();
+    } catch (error) {
+      return Promise.reject(error); // an injected clock that throws
+    }
+    try {
+      pending = Promise.resolve(fn(context));
     } catch (error) {
       return this.retryAfterFailure(fn, context, error, start);
     }
+    // A `then` rather than an async frame: a first attempt that succeeds costs one promise.
+    return pending.then(undefined, (error: unknown) => this.retryAfterFailure(fn, context, error, start));
   }
 
   /** The slow path, apart so that a first-try success pays for none of it. */
