@@ -71,10 +71,11 @@ export class Pipeline<P extends readonly Policy<unknown>[] = readonly Policy<unk
     context: ExecuteContext,
   ): Promise<T | ExtraOf<P[number]>> {
     const policies = this.policies;
-    if (index === policies.length) return callThrough(fn, context);
-    return policies[index]!.execute((inner) => this.runFrom(index + 1, fn, inner), context) as Promise<
-      T | ExtraOf<P[number]>
-    >;
+    const last = policies.length - 1;
+    if (index > last) return callThrough(fn, context);
+    // The innermost policy is handed `fn` itself: a closure and a promise less per call.
+    const next: Operation<unknown> = index === last ? fn : (inner) => this.runFrom(index + 1, fn, inner);
+    return policies[index]!.execute(next, context) as Promise<T | ExtraOf<P[number]>>;
   }
 }
 
