@@ -1,6 +1,7 @@
 /**
  * Redis for breakwater (entry `breakwater/redis`): `redisCircuitStore` shares a circuit
- * breaker's state across processes; `redisStore` keeps a deferred queue on Redis Streams.
+ * breaker's state across processes; `redisRateLimitStore` shares a rate limit's buckets;
+ * `redisStore` keeps a deferred queue on Redis Streams.
  * Needs the optional peer `redis` (node-redis) or any client with `sendCommand(args)`.
  * @packageDocumentation
  * @module breakwater/redis
@@ -16,4 +17,5 @@ export {
   type RedisStoreOptions,
   redisStore,
 } from './queue-store.js';
+export { type RedisRateLimitStoreOptions, redisRateLimitStore } from './rate-limit-store.js';
 export type { RedisCommandClient } from './scripts.js';

@@ -195,7 +195,8 @@ export interface Script {
   readonly sha: string;
 }
 
-function script(name: string, source: string): Script {
+/** @internal A script and its SHA1. */
+export function script(name: string, source: string): Script {
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
