@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: breakwater beside opossum, cockatiel and p-retry. Each contender of each
  * case runs in its own fresh process, timed against a plain `await` of the same call in that
- * process; the ratio of the two is what is reported.
+ * process; the ratio of the two is what is reported. Table cases (overload, a hedged latency
+ * tail, store throughput) run their own scenario in a fresh process and report its rows.
  *
  *   npm run bench                    # full run (~10 minutes); writes RESULTS.md and results.json
  *   npm run bench -- --quick         # a few minutes; writes .out/
