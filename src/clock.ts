@@ -73,6 +73,7 @@ export class DeadlineTimer {
   private handle: TimerHandle | undefined = undefined;
   /** The system clock's timer, which can be unref'd. */
   private node: NodeJS.Timeout | undefined = undefined;
+  /** Whether {@link node} holds the process open (a call waits on it). */
   private held = false;
 
   constructor(private readonly callback: () => void) {}
@@ -80,7 +81,10 @@ export class DeadlineTimer {
   /** Makes sure the timer fires by `due` (and no earlier than it), holding the process open until then. */
   arm(clock: Clock, due: number, now: number): void {
     if (this.due <= due) {
-      if (!this.held) this.hold();
+      if (this.node !== undefined && !this.held) {
+        this.node.ref();
+        this.held = true;
+      }
       return;
     }
     this.clear();
@@ -109,16 +113,13 @@ export class DeadlineTimer {
     this.handle?.clear();
     this.node = this.handle = undefined;
     this.due = Number.POSITIVE_INFINITY;
-  }
-
-  private hold(): void {
-    this.node?.ref();
-    this.held = true;
+    this.held = false;
   }
 
   private readonly fired = (): void => {
     this.node = this.handle = undefined;
     this.due = Number.POSITIVE_INFINITY;
+    this.held = false;
     this.callback();
   };
 }
