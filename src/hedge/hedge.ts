@@ -1,4 +1,4 @@
-import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { type Clock, DeadlineTimer, systemClock } from '../clock.js';
 import { Emitter } from '../emitter.js';
 import {
   ADOPT_DEFAULTS,
@@ -129,7 +129,7 @@ const DELAY_KEYS = ['percentile', 'minDelay', 'maxDelay', 'samples', 'minSamples
 /** Forgives float error in a due time read back off the clock. */
 const EPSILON = 1e-6;
 
-/** The context of one attempt: its own signal (built only if read), aborted when another attempt wins or the caller aborts. */
+/** The context of an attempt beside the first: its own signal (built only if read), aborted when another attempt wins or the caller aborts. */
 class Attempt extends OwnAbortContext {
   readonly key: string | undefined;
   readonly priority: Priority;
@@ -148,13 +148,23 @@ class Attempt extends OwnAbortContext {
   }
 }
 
-/** One call: its attempts, and its place in the policy's list of calls waiting for their next hedge. */
-class HedgedCall<T> {
+/**
+ * One call, its place in the policy's list of calls waiting for their next hedge, and the
+ * context of its first attempt (attempt 0): a call answered before any hedge costs one object
+ * here, not a call, an attempt and an array of attempts.
+ */
+class HedgedCall<T> extends OwnAbortContext {
+  readonly attempt = 0;
+  readonly key: string | undefined;
+  readonly priority: Priority;
   prev: HedgedCall<unknown> | undefined = undefined;
   next: HedgedCall<unknown> | undefined = undefined;
   due = 0;
   tracked = false;
-  readonly attempts: Attempt[] = [];
+  /** Attempts started, the first included. */
+  started = 1;
+  /** The attempts beside the first, in order (attempt `i` at `i - 1`); none until a hedge starts. */
+  hedges: Attempt[] | undefined = undefined;
   errors: unknown[] | undefined = undefined;
   failures = 0;
   /** No more hedges start: the budget refused one. */
@@ -168,17 +178,33 @@ class HedgedCall<T> {
   constructor(
     readonly fn: Operation<T>,
     readonly parent: Context,
-  ) {}
+  ) {
+    super();
+    this.key = parent.key;
+    this.priority = parent.priority;
+  }
+
+  /** Attempt `i`'s context. */
+  at(i: number): HedgedCall<T> | Attempt {
+    return i === 0 ? this : this.hedges![i - 1]!;
+  }
+
+  abort(reason: unknown): void {
+    this.abortWith(reason);
+  }
 }
+
+type AttemptContext = HedgedCall<unknown> | Attempt;
 
 /**
  * Starts a second attempt when the first is slow. See {@link hedge}.
  *
  * Calls waiting for their next hedge are kept in order of due time, and one timer per policy
- * is armed for the earliest, as `timeout` does: a call costs a link in that list rather than a
- * `setTimeout`/`clearTimeout` pair. The timer is cleared at the end of the event-loop turn in
- * which the last waiting call settled (so a burst of quick calls shares one timer), and never
- * outlives that turn: an idle policy holds none.
+ * (a {@link DeadlineTimer}, as `timeout` has) is armed for the earliest: a call costs a link in
+ * that list rather than a `setTimeout`/`clearTimeout` pair (0.15 to 0.45 µs). On the system
+ * clock, the timer is left to run out unref'd when the last waiting call settles, so it holds
+ * no process open; the next call takes it back if it fires no later than that call's hedge is
+ * due. On any other clock (a `ManualClock`) it is cleared as the last waiting call settles.
  */
 export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsDefaults {
   /** Names the policy in metrics. */
@@ -196,9 +222,7 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
   private clock: Clock | undefined;
   private head: HedgedCall<unknown> | undefined = undefined;
   private tail: HedgedCall<unknown> | undefined = undefined;
-  private timer: TimerHandle | undefined = undefined;
-  private timerDue = Number.POSITIVE_INFINITY;
-  private sweeping = false;
+  private readonly timer = new DeadlineTimer(() => this.onTimer());
 
   constructor(options: HedgeOptions) {
     super();
@@ -299,7 +323,8 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const parent = tryContextOf(options);
     if (parent instanceof TypeError) return Promise.reject(parent);
-    if (parent.aborted) return Promise.reject(parent.signal.reason);
+    // A context nothing can abort is not aborted: its signal's getter is not worth reading.
+    if (parent.abortable && parent.aborted) return Promise.reject(parent.signal.reason);
     const call = new HedgedCall<T>(fn, parent);
     return new Promise<T>((resolve, reject) => {
       call.resolve = resolve;
@@ -308,29 +333,27 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
       call.start = (this.clock ?? systemClock).now();
       if (parent.abortable)
         call.unfollow = parent.onAbort((reason) => this.abandon(call as HedgedCall<unknown>, reason));
-      this.launch(call as HedgedCall<unknown>);
+      this.launch(call as HedgedCall<unknown>, call as HedgedCall<unknown>);
       if (!call.settled) this.schedule(call as HedgedCall<unknown>, call.start);
     });
   }
 
-  /** Starts the call's next attempt. */
-  private launch(call: HedgedCall<unknown>): void {
-    const attempt = new Attempt(call.attempts.length, call.parent);
-    call.attempts.push(attempt);
+  /** Runs one attempt of the call. */
+  private launch(call: HedgedCall<unknown>, attempt: AttemptContext): void {
     callThrough(call.fn, attempt).then(
       (value) => this.succeeded(call, attempt, value),
       (error: unknown) => this.failed(call, attempt, error),
     );
   }
 
-  /** Plans the next hedge `delay` after `from`, or starts it now for a zero delay. */
+  /** Plans the next hedge `delay` after `from` (the time now), or starts it now for a zero delay. */
   private schedule(call: HedgedCall<unknown>, from: number): void {
     for (;;) {
-      if (call.settled || call.closed || call.attempts.length > this.maxHedges) return;
+      if (call.settled || call.closed || call.started > this.maxHedges) return;
       const wait = this.delay;
       if (wait === undefined) return;
       if (wait > 0) {
-        this.track(call, from + wait);
+        this.track(call, from + wait, from);
         return;
       }
       if (!this.hedgeNow(call, 'delay')) return;
@@ -339,30 +362,34 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
 
   /** Starts a hedge if the budget allows; false when it refused. */
   private hedgeNow(call: HedgedCall<unknown>, reason: HedgedEvent['reason']): boolean {
-    const attempt = call.attempts.length;
+    const number = call.started;
     if (this.budget !== undefined && !this.budget.tryWithdraw()) {
       call.closed = true;
-      if (this.listenerCount('skipped') !== 0) this.emit('skipped', { attempt, reason: 'budget' });
+      if (this.listenerCount('skipped') !== 0) this.emit('skipped', { attempt: number, reason: 'budget' });
       return false;
     }
-    if (this.listenerCount('hedged') !== 0) this.emit('hedged', { attempt, reason });
-    this.launch(call);
+    if (this.listenerCount('hedged') !== 0) this.emit('hedged', { attempt: number, reason });
+    const attempt = new Attempt(number, call.parent);
+    call.started++;
+    if (call.hedges === undefined) call.hedges = [attempt];
+    else call.hedges.push(attempt);
+    this.launch(call, attempt);
     return true;
   }
 
-  private succeeded(call: HedgedCall<unknown>, attempt: Attempt, value: unknown): void {
+  private succeeded(call: HedgedCall<unknown>, attempt: AttemptContext, value: unknown): void {
     if (call.settled) return;
     this.finish(call, attempt);
     if (this.latencies !== undefined || this.listenerCount('won') !== 0) {
       const duration = (this.clock ?? systemClock).now() - call.start;
       this.latencies?.record(duration);
       if (this.listenerCount('won') !== 0)
-        this.emit('won', { attempt: attempt.attempt, attempts: call.attempts.length, duration });
+        this.emit('won', { attempt: attempt.attempt, attempts: call.started, duration });
     }
     call.resolve(value);
   }
 
-  private failed(call: HedgedCall<unknown>, attempt: Attempt, error: unknown): void {
+  private failed(call: HedgedCall<unknown>, attempt: AttemptContext, error: unknown): void {
     if (call.settled) return;
     call.errors ??= [];
     call.errors[attempt.attempt] = error;
@@ -378,7 +405,7 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
       // Another attempt would fare no better: none starts, and the call ends with those running.
       call.closed = true;
       this.untrack(call);
-    } else if (!call.closed && call.attempts.length <= this.maxHedges) {
+    } else if (!call.closed && call.started <= this.maxHedges) {
       this.untrack(call);
       if (this.hedgeNow(call, 'failure')) {
         this.schedule(call, (this.clock ?? systemClock).now());
@@ -386,13 +413,13 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
       }
     }
     // Every attempt started has failed and none is to come: the first attempt's error.
-    if (call.failures === call.attempts.length) this.reject(call, call.errors[0]);
+    if (call.failures === call.started) this.reject(call, call.errors[0]);
   }
 
   private reject(call: HedgedCall<unknown>, error: unknown): void {
     this.finish(call, undefined);
     if (this.listenerCount('failed') !== 0) {
-      this.emit('failed', { attempts: call.attempts.length, error, errors: call.errors ?? [] });
+      this.emit('failed', { attempts: call.started, error, errors: call.errors ?? [] });
     }
     call.reject(error);
   }
@@ -403,20 +430,20 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     call.settled = true;
     this.untrack(call);
     call.unfollow = undefined;
-    for (const attempt of call.attempts) attempt.abort(reason);
+    for (let i = 0; i < call.started; i++) call.at(i).abort(reason);
     call.reject(reason);
   }
 
   /** Settles the call's bookkeeping and aborts every attempt still running but `winner`. */
-  private finish(call: HedgedCall<unknown>, winner: Attempt | undefined): void {
+  private finish(call: HedgedCall<unknown>, winner: AttemptContext | undefined): void {
     call.settled = true;
     this.untrack(call);
     call.unfollow?.();
-    const attempts = call.attempts;
-    if (attempts.length === 1 && attempts[0] === winner) return;
+    if (call.started === 1 && winner === call) return;
     let reason: DOMException | undefined;
-    for (const attempt of attempts) {
-      if (attempt === winner || call.errors?.[attempt.attempt] !== undefined) continue;
+    for (let i = 0; i < call.started; i++) {
+      const attempt = call.at(i);
+      if (attempt === winner || call.errors?.[i] !== undefined) continue;
       reason ??= new DOMException(
         winner === undefined ? 'The hedged call failed' : `Hedged attempt ${winner.attempt} won`,
         'AbortError',
@@ -425,8 +452,8 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     }
   }
 
-  /** Queues a call by the due time of its next hedge and makes sure the timer is armed for the earliest. */
-  private track(call: HedgedCall<unknown>, due: number): void {
+  /** Queues a call by the due time of its next hedge and makes sure the timer fires by then. */
+  private track(call: HedgedCall<unknown>, due: number, now: number): void {
     call.due = due;
     let after = this.tail;
     while (after !== undefined && after.due > due) after = after.prev;
@@ -437,10 +464,7 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     if (after === undefined) this.head = call;
     else after.next = call;
     call.tracked = true;
-    if (due < this.timerDue) {
-      this.timer?.clear();
-      this.arm(due);
-    }
+    this.timer.arm(this.clock ?? systemClock, due, now);
   }
 
   private untrack(call: HedgedCall<unknown>): void {
@@ -451,32 +475,13 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     if (call.next === undefined) this.tail = call.prev;
     else call.next.prev = call.prev;
     call.prev = call.next = undefined;
-    if (this.head === undefined && this.timer !== undefined && !this.sweeping) {
-      // Cleared as the last call settles: no timer outlives the calls that wait on it.
-      this.sweeping = true;
-      this.sweep();
-    }
-  }
-
-  private readonly sweep = (): void => {
-    this.sweeping = false;
-    if (this.head !== undefined || this.timer === undefined) return;
-    this.timer.clear();
-    this.timer = undefined;
-    this.timerDue = Number.POSITIVE_INFINITY;
-  };
-
-  private arm(due: number): void {
-    const clock = this.clock ?? systemClock;
-    this.timerDue = due;
-    this.timer = clock.setTimeout(this.onTimer, Math.max(0, due - clock.now()));
+    if (this.head === undefined) this.timer.idle();
   }
 
   /** Starts the hedges that are due, then re-arms for the next. */
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    this.timerDue = Number.POSITIVE_INFINITY;
-    const now = (this.clock ?? systemClock).now();
+  private onTimer(): void {
+    const clock = this.clock ?? systemClock;
+    const now = clock.now();
     // Calls re-queued while this runs are due a delay from now: stop at the last one queued before.
     const last = this.tail;
     for (let call = this.head; call !== undefined && call.due <= now + EPSILON; call = this.head) {
@@ -484,8 +489,9 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
       if (this.hedgeNow(call, 'delay')) this.schedule(call, now);
       if (call === last) break;
     }
-    if (this.head !== undefined && this.timer === undefined) this.arm(this.head.due);
-  };
+    // Also when the timer fired early (Node's ms are whole) or was left to run out: set for the head.
+    if (this.head !== undefined) this.timer.arm(clock, this.head.due, now);
+  }
 }
 
 /**

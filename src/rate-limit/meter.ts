@@ -8,6 +8,11 @@ export interface Meter {
   nextFree(now: number, position: number): number;
   /** Spends one permit at `now` (only when `nextFree(now, 0) <= now`). */
   take(now: number): void;
+  /**
+   * Spends one permit at `now` if one is free (`nextFree(now, 0) <= now`, give or take
+   * {@link EPSILON}): the admission of a call that finds nobody waiting, in one step.
+   */
+  tryTake(now: number): boolean;
   /** Whether the bucket is back where an unused one starts: forgetting it changes nothing. */
   atRest(now: number): boolean;
   /** Permits that could be taken at `now`, back to back. */
@@ -45,6 +50,13 @@ export class TokenBucket implements Meter {
 
   take(now: number): void {
     this.tat = Math.max(this.tat, now) + this.spacing;
+  }
+
+  tryTake(now: number): boolean {
+    const tat = Math.max(this.tat, now);
+    if (tat - this.tolerance > now + EPSILON) return false;
+    this.tat = tat + this.spacing;
+    return true;
   }
 
   atRest(now: number): boolean {
@@ -88,6 +100,12 @@ export class SlidingLog implements Meter {
   take(now: number): void {
     this.log[this.oldest] = now;
     this.oldest = (this.oldest + 1) % this.limit;
+  }
+
+  tryTake(now: number): boolean {
+    if (this.log[this.oldest]! + this.interval > now + EPSILON) return false;
+    this.take(now);
+    return true;
   }
 
   atRest(now: number): boolean {

@@ -255,7 +255,8 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
     if (typeof fn !== 'function') return Promise.reject(notAFunction(fn));
     const context = tryContextOf(options);
     if (context instanceof TypeError) return Promise.reject(context);
-    if (context.aborted) return Promise.reject(context.signal.reason);
+    // A context nothing can abort is not aborted: its signal's getter is not worth reading.
+    if (context.abortable && context.aborted) return Promise.reject(context.signal.reason);
     const now = (this.clock ?? systemClock).now();
     let bucket = this.shared;
     if (this.keyOf !== undefined) {
@@ -268,10 +269,7 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
       if (!(found instanceof Bucket)) return Promise.reject(found);
       bucket = found;
     }
-    if (bucket.head === undefined && bucket.meter.nextFree(now, 0) <= now + EPSILON) {
-      bucket.meter.take(now);
-      return callThrough(fn, context);
-    }
+    if (bucket.head === undefined && bucket.meter.tryTake(now)) return callThrough(fn, context);
     return this.waitFor(bucket, fn, context, now);
   }
 

@@ -117,6 +117,31 @@ describe('coalesce', () => {
     expect(c()).toEqual({ state: 'fulfilled', value: 'fresh' });
   });
 
+  it('an abandoned execution settling late leaves the newer one with its key in flight, joinable, and kept', async () => {
+    const { call, runs, policy } = setup({ ttl: 1_000 });
+    const controller = new AbortController();
+    call('k', controller.signal);
+    controller.abort(new Error('left'));
+    await flushPromises();
+    const b = call('k'); // a fresh execution, whose caller cannot abort
+    expect(runs).toHaveLength(2);
+    runs[0]!.work.resolve('stale');
+    await flushPromises();
+    expect(policy.inFlight).toBe(1);
+    expect(policy.cached).toBe(0);
+    const c = call('k');
+    expect(runs).toHaveLength(2); // c joined b's execution
+    runs[1]!.work.resolve('fresh');
+    await flushPromises();
+    expect(b()).toEqual({ state: 'fulfilled', value: 'fresh' });
+    expect(c()).toEqual({ state: 'fulfilled', value: 'fresh' });
+    expect(policy.inFlight).toBe(0);
+    const d = call('k');
+    await flushPromises();
+    expect(runs).toHaveLength(2);
+    expect(d()).toEqual({ state: 'fulfilled', value: 'fresh' });
+  });
+
   it('never aborts the shared execution while a caller without a signal waits on it', async () => {
     const { call, runs } = setup();
     const controller = new AbortController();

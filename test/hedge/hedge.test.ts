@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type HedgedEvent,
   type HedgeFailedEvent,
@@ -354,5 +354,65 @@ describe('hedge: options', () => {
   ])('%o throws a named error', (options, type, message) => {
     expect(() => hedge(options as unknown as HedgeOptions)).toThrow(type);
     expect(() => hedge(options as unknown as HedgeOptions)).toThrow(message);
+  });
+});
+
+describe('hedge: its one timer on the system clock', () => {
+  const refdTimeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('holds the process open only while a call waits for its hedge, and takes the timer back for the next call', async () => {
+    const policy = hedge({ delay: 60_000 });
+    const before = refdTimeouts();
+    const first = deferred<string>();
+    const pending = policy.execute(() => first.promise);
+    expect(refdTimeouts()).toBe(before + 1);
+    first.resolve('a');
+    await expect(pending).resolves.toBe('a');
+    // Left to run out unref'd: nothing holds the process for a call that is over.
+    expect(refdTimeouts()).toBe(before);
+    const second = deferred<string>();
+    const again = policy.execute(() => second.promise);
+    expect(refdTimeouts()).toBe(before + 1);
+    second.resolve('b');
+    await expect(again).resolves.toBe('b');
+    expect(refdTimeouts()).toBe(before);
+    expect(policy.pending).toBe(0);
+  });
+
+  it('a timer left to run out finds nothing due, and a later call is still hedged at its own delay', async () => {
+    vi.useFakeTimers();
+    const policy = hedge({ delay: 100 });
+    const hedged: HedgedEvent[] = [];
+    policy.on('hedged', (e) => hedged.push(e));
+    await expect(policy.execute(async () => 'fast')).resolves.toBe('fast');
+    expect(vi.getTimerCount()).toBe(1); // left to run out, for the next call to take back
+    await vi.advanceTimersByTimeAsync(60);
+    const started: number[] = [];
+    const origin = Date.now();
+    const slow = track(
+      policy.execute(({ signal, attempt }) => {
+        started.push(Date.now() - origin);
+        return new Promise<string>((resolve, reject) => {
+          if (attempt === 1) setTimeout(() => resolve('hedge'), 5);
+          signal.addEventListener('abort', () => reject(signal.reason));
+        });
+      }),
+    );
+    // The first call's timer fires at 100 ms with nothing due, and is set again for the second call.
+    await vi.advanceTimersByTimeAsync(45);
+    expect(started).toEqual([0]);
+    expect(hedged).toEqual([]);
+    await vi.advanceTimersByTimeAsync(55);
+    expect(started).toEqual([0, 100]);
+    expect(hedged).toEqual([{ attempt: 1, reason: 'delay' }]);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(slow()).toEqual({ state: 'fulfilled', value: 'hedge' });
+    expect(policy.pending).toBe(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
