@@ -1,6 +1,6 @@
 import type { Case } from '../lib/types.js';
 import { concurrency, failurePath, fastFail, success } from './breaker.js';
-import { deferToSuccess } from './deferred.js';
+import { deferredThroughput, deferToSuccess } from './deferred.js';
 import { events } from './events.js';
 import { group } from './group.js';
 import { adaptiveCost } from './overload.js';
@@ -28,4 +28,5 @@ export const cases: readonly Case[] = [
   group,
   redisSuccess,
   deferToSuccess,
+  deferredThroughput,
 ];

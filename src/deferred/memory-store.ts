@@ -22,6 +22,8 @@ interface Entry {
   runAt: number;
   lease: string | undefined;
   leaseUntil: number;
+  /** Completed or dead-lettered: a copy left in a heap is skipped (cheaper than a look-up in `jobs`). */
+  removed: boolean;
 }
 
 /** A binary min-heap; `before(a, b)` is true when `a` comes out first. */
@@ -37,35 +39,40 @@ class Heap<T> {
     return this.items[0];
   }
 
+  // Sifts move a hole rather than swap pairs: half the writes, and no array per step.
   push(item: T): void {
     const items = this.items;
+    let i = items.length;
     items.push(item);
-    let i = items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.before(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      const above = items[parent]!;
+      if (!this.before(item, above)) break;
+      items[i] = above;
       i = parent;
     }
+    items[i] = item;
   }
 
   pop(): T | undefined {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (items.length === 0 || last === undefined) return top;
-    items[0] = last;
+    const n = items.length;
+    if (n === 0 || last === undefined) return top;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let m = i;
-      if (l < items.length && this.before(items[l]!, items[m]!)) m = l;
-      if (r < items.length && this.before(items[r]!, items[m]!)) m = r;
-      if (m === i) return top;
-      [items[i], items[m]] = [items[m]!, items[i]!];
-      i = m;
+      const c = r < n && this.before(items[r]!, items[l]!) ? r : l;
+      const child = items[c]!;
+      if (!this.before(child, last)) break;
+      items[i] = child;
+      i = c;
     }
+    items[i] = last;
+    return top;
   }
 }
 
@@ -107,6 +114,7 @@ class MemoryStore implements QueueStore {
       runAt: job.runAt,
       lease: undefined,
       leaseUntil: 0,
+      removed: false,
     };
     this.jobs.set(entry.id, entry);
     if (job.key !== undefined) this.keys.set(job.key, entry.id);
@@ -154,6 +162,7 @@ class MemoryStore implements QueueStore {
     this.jobs.delete(job.id);
     this.leased.delete(job.id);
     entry.lease = undefined;
+    entry.removed = true;
     if (entry.key !== undefined) this.keys.delete(entry.key);
   }
 
@@ -171,6 +180,7 @@ class MemoryStore implements QueueStore {
     this.jobs.delete(entry.id);
     this.leased.delete(entry.id);
     entry.lease = undefined;
+    entry.removed = true;
     this.dead.set(entry.id, {
       id: entry.id,
       payload: entry.payload,
@@ -228,6 +238,7 @@ class MemoryStore implements QueueStore {
       runAt: now,
       lease: undefined,
       leaseUntil: 0,
+      removed: false,
     };
     this.jobs.set(id, entry);
     this.ready.push(entry);
@@ -255,7 +266,7 @@ class MemoryStore implements QueueStore {
   }
 
   private isWaiting(entry: Entry): boolean {
-    return entry.lease === undefined && this.jobs.get(entry.id) === entry;
+    return entry.lease === undefined && !entry.removed;
   }
 
   /** Back to waiting: into the delayed heap, which hands it to the ready heap once due. */

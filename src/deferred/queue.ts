@@ -7,7 +7,7 @@ import {
   isRateLimitedError,
   QueueFullError,
 } from '../errors.js';
-import { CallContext, type ExecuteContext, isPriority, PRIORITIES, type Priority } from '../policy.js';
+import { type ExecuteContext, isPriority, OwnAbortContext, PRIORITIES, type Priority } from '../policy.js';
 import { type Backoff, exponential } from '../retry/backoff.js';
 import * as v from '../validate.js';
 import { QueueClosedError } from './errors.js';
@@ -210,10 +210,23 @@ export interface DeferredQueueStats {
   readonly paused: boolean;
 }
 
-interface Running {
-  readonly job: ClaimedJob;
-  readonly controller: AbortController;
-  readonly done: Promise<void>;
+/**
+ * A running job's context. Its signal is built only if the handler reads it: an AbortSignal
+ * costs microseconds to make and collect, most of what a fast handler's job cost the queue.
+ */
+class JobContext extends OwnAbortContext {
+  constructor(
+    readonly attempt: number,
+    readonly key: string | undefined,
+    readonly priority: Priority,
+  ) {
+    super();
+  }
+
+  /** Aborts the handler's signal (`close()` out of time). */
+  abort(reason: unknown): void {
+    this.abortWith(reason);
+  }
 }
 
 const DEFAULT_BACKOFF = exponential({ initial: 1_000, max: 60_000, jitter: 'full' });
@@ -278,7 +291,12 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
   private readonly clock: Clock;
   private readonly random: RandomSource;
 
-  private readonly running = new Map<string, Running>();
+  /** The jobs this queue runs, and their contexts. */
+  private readonly running = new Map<ClaimedJob, JobContext>();
+  /** Outcomes being written whose jobs' slots are free already (see `record`). */
+  private recording = 0;
+  /** Set by close() while handlers run or outcomes are written: called once none is left. */
+  private emptied: (() => void) | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private manualPause = false;
@@ -457,8 +475,11 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
   private async finish(timeout: number): Promise<void> {
     // A claim on its way finishes first (its jobs go back), so no store call follows close().
     await this.pumped;
-    if (this.running.size === 0) return;
-    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    if (this.running.size === 0 && this.recording === 0) return;
+    // No job starts once closed, so the running ones are done when none is left.
+    const all = new Promise<void>((resolve) => {
+      this.emptied = resolve;
+    });
     if (timeout === Number.POSITIVE_INFINITY) {
       await all;
       return;
@@ -471,7 +492,7 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
     timer?.clear();
     if (late) {
       const reason = new QueueClosedError(this.name, `Queue "${this.name}" closed after ${timeout} ms`);
-      for (const r of this.running.values()) r.controller.abort(reason);
+      for (const context of this.running.values()) context.abort(reason);
     }
   }
 
@@ -578,7 +599,7 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
       next = Math.min(next ?? Number.POSITIVE_INFINITY, now + this.pollInterval);
     }
     if (next !== undefined) this.scheduleWake(next);
-    if (this.running.size === 0 && !waiting && !this.isDrained && !this.again) {
+    if (this.running.size === 0 && this.recording === 0 && !waiting && !this.isDrained && !this.again) {
       this.isDrained = true;
       this.emit('drained', {});
     }
@@ -586,47 +607,84 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
 
   private start(job: ClaimedJob): void {
     if (job.error !== undefined) {
-      void this.bury(job, job.attempts, job.error);
+      this.recording++;
+      void this.record(() => this.bury(job, job.attempts, job.error));
       return;
     }
-    const controller = new AbortController();
-    let settle!: () => void;
-    const done = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    this.running.set(job.id, { job, controller, done });
+    const context = new JobContext(job.attempts, job.key, job.priority);
+    this.running.set(job, context);
     if (this.store.durable && this.store.extend !== undefined && this.heartbeat === undefined)
       this.renewLeases();
-    void this.run(job, controller).finally(() => {
-      this.running.delete(job.id);
-      settle();
-      if (this.running.size === 0) this.stopHeartbeat();
-      this.kick();
-    });
+    void this.run(job, context);
   }
 
-  private async run(job: ClaimedJob, controller: AbortController): Promise<void> {
+  /** Runs a job's handler and records the outcome; never rejects. */
+  private async run(job: ClaimedJob, context: JobContext): Promise<void> {
     const attempt = job.attempts;
-    if (this.listenerCount('started') !== 0) this.emit('started', { id: job.id, attempt });
-    const started = this.clock.now();
-    const view: DeferredJob<T> = {
-      id: job.id,
-      payload: job.payload as T,
-      attempt,
-      enqueuedAt: job.enqueuedAt,
-      key: job.key,
-      priority: job.priority,
-    };
+    let started = 0;
+    let succeeded = false;
     try {
-      await this.handler(view, new CallContext(controller.signal, attempt, job.key, job.priority));
-    } catch (error) {
-      await this.failed(job, error, controller.signal.aborted);
-      return;
+      if (this.listenerCount('started') !== 0) this.emit('started', { id: job.id, attempt });
+      started = this.clock.now();
+      const view: DeferredJob<T> = {
+        id: job.id,
+        payload: job.payload as T,
+        attempt,
+        enqueuedAt: job.enqueuedAt,
+        key: job.key,
+        priority: job.priority,
+      };
+      try {
+        await this.handler(view, context);
+      } catch (error) {
+        // A failure keeps its slot until the job is back in the store: `drained` cannot come first.
+        await this.failed(job, error, context.aborted);
+        return;
+      }
+      succeeded = true;
+    } finally {
+      // The write to come is counted before the slot is freed, so close() never misses it.
+      if (succeeded) this.recording++;
+      this.release(job);
     }
-    await this.settleQuietly(() => this.store.complete(job));
+    // The slot was freed as the handler finished: the next claim overlaps this write (a round
+    // trip and a commit on a durable store). close() and `drained` wait for it.
+    await this.record(() => this.store.complete(job));
     if (this.listenerCount('completed') !== 0) {
       this.emit('completed', { id: job.id, attempt, duration: this.clock.now() - started });
     }
+  }
+
+  /** Frees a job's slot and takes the next job. */
+  private release(job: ClaimedJob): void {
+    this.running.delete(job);
+    if (this.running.size === 0) this.stopHeartbeat();
+    this.settled();
+    this.kick();
+  }
+
+  /**
+   * Writes an outcome that no slot waits for, already counted in `recording` (so that close()
+   * and `drained` wait for it).
+   */
+  private async record(write: () => Promise<void>): Promise<void> {
+    try {
+      await this.settleQuietly(write);
+    } finally {
+      this.recording--;
+      // The last write may be what held `drained` back: look again.
+      if (this.recording === 0 && this.running.size === 0) {
+        this.settled();
+        this.kick();
+      }
+    }
+  }
+
+  /** Tells close() once no handler runs and no outcome is being written. */
+  private settled(): void {
+    if (this.running.size !== 0 || this.recording !== 0) return;
+    this.emptied?.();
+    this.emptied = undefined;
   }
 
   private async failed(job: ClaimedJob, error: unknown, aborted: boolean): Promise<void> {
@@ -752,7 +810,7 @@ export class DeferredQueue<T = unknown> extends Emitter<DeferredQueueEvents> {
     this.heartbeat = this.timer(() => {
       this.heartbeat = undefined;
       if (this.running.size === 0) return;
-      const jobs = [...this.running.values()].map((r) => r.job);
+      const jobs = [...this.running.keys()];
       void this.settleQuietly(() => this.store.extend!(jobs, this.clock.now(), this.leaseMs));
       this.renewLeases();
     }, this.leaseMs / 3);

@@ -7,10 +7,10 @@ import {
   memoryStore,
   type QueueStore,
 } from '../../src/deferred/index.js';
-import { BrokenCircuitError, CircuitBreaker, constant, isQueueFullError } from '../../src/index.js';
+import { BrokenCircuitError, CircuitBreaker, constant, isQueueFullError, timeout } from '../../src/index.js';
 import type { ExecuteContext } from '../../src/policy.js';
 import { flushPromises, ManualClock } from '../../src/testing/index.js';
-import { deferred } from '../helpers/promises.js';
+import { type Deferred, deferred } from '../helpers/promises.js';
 import { captureWarnings } from '../helpers/warnings.js';
 
 /** A memory store that says it is durable, to exercise what the queue does for durable stores. */
@@ -29,6 +29,29 @@ function durableMemory(): QueueStore {
     requeue: (id, n) => inner.requeue(id, n),
     stats: (n) => inner.stats(n),
   };
+}
+
+/** A memory store whose `complete` waits until the test releases it, one write at a time. */
+function slowCompletes(inner: QueueStore = memoryStore()): { store: QueueStore; writes: Deferred<void>[] } {
+  const writes: Deferred<void>[] = [];
+  const store: QueueStore = {
+    durable: inner.durable,
+    add: (j, m) => inner.add(j, m),
+    claim: (o) => inner.claim(o),
+    complete: async (j) => {
+      const write = deferred<void>();
+      writes.push(write);
+      await write.promise;
+      await inner.complete(j);
+    },
+    retry: (j, u) => inner.retry(j, u),
+    deadLetter: (j, u) => inner.deadLetter(j, u),
+    nextRunAt: (n) => inner.nextRunAt(n),
+    deadLetters: (l) => inner.deadLetters(l),
+    requeue: (id, n) => inner.requeue(id, n),
+    stats: (n) => inner.stats(n),
+  };
+  return { store, writes };
 }
 
 async function settle(rounds = 3): Promise<void> {
@@ -217,6 +240,34 @@ describe('DeferredQueue: running jobs', () => {
     queue.resume();
     await queue.drained();
     expect(ran).toEqual([1]);
+  });
+
+  it('starts the next job while the store records the last one done; `drained` waits for that write', async () => {
+    const inner = memoryStore();
+    const { store, writes } = slowCompletes(inner);
+    const started: number[] = [];
+    const queue = new DeferredQueue<number>({
+      clock: new ManualClock(),
+      store,
+      concurrency: 1,
+      handler: async (job) => void started.push(job.payload),
+    });
+    let drained = 0;
+    queue.on('drained', () => drained++);
+    await queue.enqueue(1);
+    await queue.enqueue(2);
+    await settle();
+    // concurrency 1, yet job 2 ran while job 1's completion was still being written
+    expect(started).toEqual([1, 2]);
+    expect(writes).toHaveLength(2);
+    expect(queue.inFlight).toBe(0);
+    writes[0]!.resolve();
+    await settle();
+    expect(drained).toBe(0);
+    writes[1]!.resolve();
+    await settle();
+    expect(drained).toBe(1);
+    expect(await inner.stats(0)).toMatchObject({ waiting: 0, leased: 0 });
   });
 });
 
@@ -643,6 +694,51 @@ describe('DeferredQueue: close', () => {
     await again.drained();
     expect(ran).toEqual(['running', 'waiting', 'new']);
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('waits for a completion still being written after its handler finished', async () => {
+    const inner = memoryStore();
+    const { store, writes } = slowCompletes(inner);
+    const queue = new DeferredQueue({ clock: new ManualClock(), store, handler: async () => {} });
+    await queue.enqueue(1);
+    await settle();
+    expect(writes).toHaveLength(1);
+    let closed = false;
+    const closing = queue.close().then(() => {
+      closed = true;
+    });
+    await settle();
+    expect(closed).toBe(false);
+    writes[0]!.resolve();
+    await closing;
+    expect(await inner.stats(0)).toMatchObject({ waiting: 0, leased: 0 });
+  });
+
+  it("aborts a handler's inner policies at the timeout, through the context the handler passed on", async () => {
+    const clock = new ManualClock();
+    const reasons: unknown[] = [];
+    const queue = new DeferredQueue({
+      clock,
+      // The handler never reads ctx.signal: the timeout policy follows it as its parent context.
+      handler: (_job, ctx) =>
+        timeout({ ms: 60_000, clock }).execute(
+          ({ signal }) =>
+            new Promise((_, reject) =>
+              signal.addEventListener('abort', () => {
+                reasons.push(signal.reason);
+                reject(signal.reason);
+              }),
+            ),
+          ctx,
+        ),
+    });
+    await queue.enqueue('running');
+    await settle();
+    const closing = queue.close({ timeout: 1_000 });
+    await clock.advanceAsync(1_000);
+    await closing;
+    expect(reasons).toHaveLength(1);
+    expect(isQueueClosedError(reasons[0])).toBe(true);
   });
 
   it('is what `await using` calls', async () => {
