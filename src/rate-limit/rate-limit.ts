@@ -1,4 +1,5 @@
 import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { delay } from '../delay.js';
 import { Emitter } from '../emitter.js';
 import { RateLimitedError, withoutStack } from '../errors.js';
 import {
@@ -16,6 +17,7 @@ import {
 } from '../policy.js';
 import * as v from '../validate.js';
 import { EPSILON, type Meter, SlidingLog, TokenBucket } from './meter.js';
+import type { RateLimitRule, RateLimitStore } from './store.js';
 
 /**
  * - `token-bucket`: `burst` calls may pass at once after a quiet spell, then `limit` per
@@ -61,7 +63,18 @@ export interface RateLimitOptions {
    * @default 10_000
    */
   maxKeys?: number;
-  /** Names the policy in metrics. @default 'rate-limit' */
+  /**
+   * Counts permits in a store shared by several processes (`redisRateLimitStore` from
+   * `breakwater/redis`), so that `limit` holds across all of them for each `name` and key.
+   * Each call then costs one round trip to the store; calls wait for a permit by polling it
+   * (the store answers when one would be free), not in a queue, so there is no order among
+   * waiters of different processes. When the store fails or answers later than its
+   * `commandTimeout`, calls are counted on this process's own buckets for a second (a
+   * `storeError` event), then the store is asked again.
+   * @default none (this process's own buckets)
+   */
+  store?: RateLimitStore;
+  /** Names the policy in metrics, and its buckets in a shared `store`. @default 'rate-limit' */
   name?: string;
   /** Times permits and waits. @default systemClock, or the pipeline's clock */
   clock?: Clock;
@@ -83,8 +96,18 @@ export interface RateLimitDelayedEvent {
   readonly wait: number;
 }
 
+/** Payload of the {@link RateLimitEvents.storeError | storeError} event. */
+export interface RateLimitStoreErrorEvent {
+  /** What the store threw, or an Error saying it did not answer within its `commandTimeout`. */
+  readonly error: unknown;
+  /** ms during which calls are counted locally before the store is asked again. */
+  readonly localFor: number;
+}
+
 /** The events of a {@link RateLimitPolicy}, each with one payload object. */
 export interface RateLimitEvents {
+  /** The shared store failed or did not answer within its `commandTimeout`: calls are counted locally for a while. */
+  storeError: [RateLimitStoreErrorEvent];
   /** A call found no permit within `maxWait` and is rejected with a {@link RateLimitedError}. */
   rejected: [RateLimitRejectedEvent];
   /** A call found no permit free and joined its bucket's queue to wait for one. */
@@ -123,7 +146,21 @@ class Bucket {
   ) {}
 }
 
-const KEYS = ['limit', 'interval', 'burst', 'strategy', 'maxWait', 'key', 'maxKeys', 'name', 'clock'];
+const KEYS = [
+  'limit',
+  'interval',
+  'burst',
+  'strategy',
+  'maxWait',
+  'key',
+  'maxKeys',
+  'store',
+  'name',
+  'clock',
+];
+
+/** ms during which a limiter whose store failed counts its calls locally before asking the store again. */
+const LOCAL_AFTER_STORE_ERROR = 1_000;
 
 /** The most permits a sliding window logs per bucket (8 bytes each). */
 const MAX_LOG = 1_000_000;
@@ -142,12 +179,10 @@ const MAX_LOG = 1_000_000;
  * `maxKeys` above the keys active within one `interval`. When every bucket has a waiter, a
  * new key is rejected (`retryAfter` one permit's spacing).
  *
- * **A limit shared by several processes** needs the permit state in a shared store. The
- * token bucket's whole state is one number per key (the theoretical arrival time `tat`), so a
- * store needs one atomic operation, e.g. a Redis script: read `tat`, admit if
- * `tat - (burst - 1) * T <= now`, write `max(tat, now) + T` with a TTL of `burst * T`, answer
- * the wait otherwise. The queue of waiters stays in each process. This policy does not take
- * a store yet: a `store` option with that one operation is the extension point.
+ * **A limit shared by several processes** takes a `store` (`redisRateLimitStore`): each call
+ * takes its permit there, in one atomic step on the store's clock, so every process counts
+ * against the same buckets (keyed by `name` and the call's key). Waits poll the store rather
+ * than queue, and a store that fails sends calls to the local buckets for a second at a time.
  */
 export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy, AdoptsDefaults {
   /** Names the policy in metrics. */
@@ -172,6 +207,10 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
   private readonly buckets = new Map<string, Bucket>();
   private newest: Bucket | undefined = undefined;
   private waitingTotal = 0;
+  private readonly store: RateLimitStore | undefined;
+  private readonly rule: RateLimitRule;
+  /** Until when (clock ms) calls are counted locally because the store failed. */
+  private localUntil = Number.NEGATIVE_INFINITY;
 
   constructor(options: RateLimitOptions) {
     super();
@@ -206,6 +245,8 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
       this.keyOf === undefined ? 1 : o.maxKeys === undefined ? 10_000 : v.integer('maxKeys', o.maxKeys, 1);
     this.name = o.name === undefined ? 'rate-limit' : v.string('name', o.name);
     this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
+    this.store = o.store === undefined ? undefined : storeOf(o.store);
+    this.rule = { limit: this.limit, interval: this.interval, burst: this.burst, strategy };
     this.shared = new Bucket(undefined, this.meter());
   }
 
@@ -231,7 +272,8 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
 
   /**
    * Permits a call for `key` could take right now, back to back (calls already waiting come
-   * first, so none while any wait). A key with no bucket has a fresh one's.
+   * first, so none while any wait). A key with no bucket has a fresh one's. With a `store`,
+   * this process's own buckets only: those that count calls while the store is failing.
    */
   available(key?: string): number {
     const bucket = key === undefined || this.keyOf === undefined ? this.shared : this.buckets.get(key);
@@ -258,6 +300,18 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
     // A context nothing can abort is not aborted: its signal's getter is not worth reading.
     if (context.abortable && context.aborted) return Promise.reject(context.signal.reason);
     const now = (this.clock ?? systemClock).now();
+    if (this.store !== undefined && now >= this.localUntil) {
+      let key: unknown;
+      try {
+        key = this.keyOf === undefined ? undefined : this.keyOf(context);
+        if (key !== undefined && typeof key !== 'string') {
+          throw new TypeError(`rateLimit: key must answer a string or undefined, got ${v.show(key)}`);
+        }
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.viaStore(this.store, fn, context, key as string | undefined, now);
+    }
     let bucket = this.shared;
     if (this.keyOf !== undefined) {
       let found: Bucket | RateLimitedError;
@@ -271,6 +325,67 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
     }
     if (bucket.head === undefined && bucket.meter.tryTake(now)) return callThrough(fn, context);
     return this.waitFor(bucket, fn, context, now);
+  }
+
+  /**
+   * A call through the shared store: a permit now, or the wait the store answers while it
+   * fits in `maxWait` (asked again after it, since other processes take permits too), else a
+   * rejection. A store that fails sends this call, and the next second's, to the local buckets.
+   */
+  private async viaStore<T>(
+    store: RateLimitStore,
+    fn: Operation<T>,
+    context: Context,
+    key: string | undefined,
+    start: number,
+  ): Promise<T> {
+    const clock = this.clock ?? systemClock;
+    for (;;) {
+      let wait: number;
+      try {
+        wait = await this.ask(store, clock, key);
+      } catch (error) {
+        const now = clock.now();
+        this.localUntil = now + LOCAL_AFTER_STORE_ERROR;
+        if (this.listenerCount('storeError') !== 0)
+          this.emit('storeError', { error, localFor: LOCAL_AFTER_STORE_ERROR });
+        if (context.aborted) throw context.signal.reason;
+        return this.execute(fn, context);
+      }
+      if (context.aborted) throw context.signal.reason; // it may hold a permit now: spent, as a call that aborts at once spends it
+      if (wait <= 0) return fn(context);
+      const waited = clock.now() - start;
+      if (waited + wait > this.maxWait + EPSILON) throw this.rejection(key, wait);
+      if (this.listenerCount('delayed') !== 0) this.emit('delayed', { key, wait });
+      await delay(clock, wait, context);
+    }
+  }
+
+  /** One `take` from the store, bounded by its `commandTimeout`. */
+  private ask(store: RateLimitStore, clock: Clock, key: string | undefined): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const timer = clock.setTimeout(
+        () => reject(new Error(`rate-limit store did not answer within ${store.commandTimeout} ms`)),
+        store.commandTimeout,
+      );
+      let taking: Promise<number>;
+      try {
+        taking = Promise.resolve(store.take(this.name, key ?? '', this.rule));
+      } catch (error) {
+        taking = Promise.reject(error);
+      }
+      taking.then(
+        (wait) => {
+          timer.clear();
+          if (typeof wait === 'number' && wait >= 0) resolve(wait);
+          else reject(new TypeError(`rate-limit store answered ${v.show(wait)}, not a wait in ms`));
+        },
+        (error: unknown) => {
+          timer.clear();
+          reject(error);
+        },
+      );
+    });
   }
 
   /** The slow path: queue for a permit if it comes within `maxWait`, else reject. */
@@ -415,4 +530,23 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
  */
 export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
   return new RateLimitPolicy(options);
+}
+
+/** The `store` option: anything with `take` and a `commandTimeout`. */
+function storeOf(value: unknown): RateLimitStore {
+  const store = value as RateLimitStore;
+  if (
+    typeof store !== 'object' ||
+    store === null ||
+    typeof v.readable('store.take', () => store.take) !== 'function'
+  ) {
+    throw new TypeError(`store must have take(name, key, rule), got ${v.show(value)}`);
+  }
+  v.milliseconds(
+    'store.commandTimeout',
+    v.readable('store.commandTimeout', () => store.commandTimeout),
+    1,
+    v.MAX_TIMER,
+  );
+  return store;
 }
