@@ -59,6 +59,27 @@ export const success: RatioCase = {
       },
     },
     {
+      name: 'floor: the call with `.then(onSuccess, onFailure)`, no library',
+      setup: async () => {
+        // The least any wrapper that counts outcomes and passes the caller its result does: one
+        // reaction on the function's promise, and the promise that reaction settles.
+        let succeeded = 0;
+        const onSuccess = (value: number) => {
+          succeeded++;
+          return value;
+        };
+        const onFailure = (error: unknown) => {
+          throw error;
+        };
+        const context = { signal: idle };
+        check((await readsSignal(context).then(onSuccess, onFailure)) === 1, 'returns the result');
+        return {
+          op: () => readsSignal(context).then(onSuccess, onFailure),
+          verify: (ops) => check(succeeded >= ops, 'counted every call'),
+        };
+      },
+    },
+    {
       name: 'opossum',
       setup: async () => {
         // opossum hands fire()'s arguments to the function: the caller's signal goes that way.
@@ -90,8 +111,10 @@ export const success: RatioCase = {
   },
   note:
     'The function is `({ signal }) => work(signal)`, as the README tells users to write it; the second row ' +
-    'calls the same `work` without reading `ctx.signal`. opossum with `timeout: false` (its default 10 s ' +
-    'timeout sets a timer per call); it gets the signal as an argument of `fire`.',
+    'calls the same `work` without reading `ctx.signal`. The floor row is no library: the same call with one ' +
+    '`.then(onSuccess, onFailure)`, the least a wrapper that counts outcomes and hands the caller a promise of ' +
+    'its own can add. opossum with `timeout: false` (its default 10 s timeout sets a timer per call); it gets ' +
+    'the signal as an argument of `fire`.',
 };
 
 /** Opens a breakwater breaker with one failure; returns it after checking it rejects without calling. */
@@ -212,6 +235,27 @@ export const failurePath: RatioCase = {
       },
     },
     {
+      name: 'floor: the same calls with `.then(onSuccess, onFailure)`, no library',
+      setup: async () => {
+        // A wrapper that passes a failure on must reject a promise of its own: a second rejection per failure.
+        let counted = 0;
+        const onSuccess = (value: number) => {
+          counted++;
+          return value;
+        };
+        const onFailure = (error: unknown) => {
+          counted++;
+          throw error;
+        };
+        const fn = alternating();
+        const context = { signal: idle };
+        return {
+          op: () => fn(context).then(onSuccess, onFailure),
+          verify: (ops) => check(counted === ops, 'counted every call'),
+        };
+      },
+    },
+    {
       name: 'opossum',
       setup: async () => {
         // opossum's window is 10 buckets of time, rotated by a timer; in a loop of awaits no timer
@@ -261,7 +305,10 @@ export const failurePath: RatioCase = {
     opossum: { independent: '6.9x', previous: '107.65x' },
     cockatiel: { independent: '1.8x', previous: '1.38x' },
   },
-  note: 'Rate mode over a count window of 1,000 (opossum: a rolling window of 10 buckets, rotated every 100 calls).',
+  note:
+    'Rate mode over a count window of 1,000 (opossum: a rolling window of 10 buckets, rotated every 100 calls). ' +
+    'The floor row is no library: the same calls with one `.then(onSuccess, onFailure)` that rethrows, whose ' +
+    'second rejection per failure is most of what any wrapper adds here.',
 };
 
 const CONCURRENT = 10_000;

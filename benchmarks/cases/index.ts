@@ -3,7 +3,7 @@ import { concurrency, failurePath, fastFail, success } from './breaker.js';
 import { deferredThroughput, deferToSuccess } from './deferred.js';
 import { events } from './events.js';
 import { group } from './group.js';
-import { adaptiveCost } from './overload.js';
+import { adaptiveCost, overloadTable } from './overload.js';
 import { policies2 } from './policies2.js';
 import { redisSuccess } from './redis.js';
 import { composed, retrySuccess } from './retry.js';
@@ -24,6 +24,7 @@ export const cases: readonly Case[] = [
   windows,
   shedderIdle,
   adaptiveCost,
+  overloadTable,
   ...policies2,
   group,
   redisSuccess,

@@ -24,15 +24,17 @@ export interface Bounds {
 export interface LimitAlgorithm {
   /**
    * Takes one settled call (positional, so that the hot path allocates nothing): its RTT in
-   * ms, the calls in flight when it was admitted (itself included), how it ended, and the
-   * clock's time when it settled. Answers the new estimate (maybe the same).
+   * ms, how it ended, the clock's time when it settled, and the calls still in flight (not
+   * counting it). Answers the new estimate (maybe the same). Every call is sampled but an
+   * untimed success, which would teach nothing: its in-flight was counted by `admit`.
    */
-  sample(rtt: number, inFlight: number, outcome: Outcome, now: number, estimate: number, tag: number): number;
+  sample(rtt: number, outcome: Outcome, now: number, estimate: number, tag: number, running: number): number;
   /**
-   * Called as a call is admitted; answers a tag handed back to `sample`: {@link UNTIMED} when
-   * the call need not be timed (its `rtt` and `now` are then NaN), 0 or a probe's number.
+   * Called as a call is admitted, with the calls in flight (itself included); answers a tag
+   * handed back to `sample`: {@link UNTIMED} when the call need not be timed (its `rtt` and
+   * `now` are then NaN), 0 or a probe's number.
    */
-  admit(): number;
+  admit(inFlight: number): number;
   /** How many calls may run now, given the estimate: an integer in [minLimit, maxLimit]. */
   admission(estimate: number): number;
   /** Mean RTT (ms) of the last closed window; 0 before any. */
@@ -46,8 +48,15 @@ export function clamp(x: number, min: number, max: number): number {
 /** The tag of a call not worth two clock reads: the window's median has enough RTTs already. */
 export const UNTIMED = -1;
 
-/** Once a window holds {@link KEPT} RTTs, one call in this many is still timed (so that windows close, and RTTs stay recent). */
+/**
+ * Once a window holds {@link KEPT} RTTs, one call in this many is still timed (so that windows
+ * close, and RTTs stay recent); the interval doubles with each further {@link KEPT} RTTs, up
+ * to {@link TIME_EVERY_MAX}. Two clock reads cost more than the rest of an untimed call: at
+ * a steady one in 16 they were most of the policy's cost on a busy path, while the median
+ * keeps only the latest {@link KEPT} RTTs, which sparser timing spreads over more of the window.
+ */
 const TIME_EVERY = 16;
+const TIME_EVERY_MAX = 1_024;
 
 /** Successful RTTs a window keeps for its median: the latest this many (4 KiB). */
 const KEPT = 512;
@@ -71,29 +80,42 @@ class Window {
   /** RTTs of the window's successful calls (the latest {@link KEPT} of them), for the median. */
   private readonly kept = new Float64Array(KEPT);
   succeeded = 0;
+  /**
+   * The most calls in flight at once while the window was open: those in flight when it
+   * opened, raised by each admission. Counted as calls arrive rather than as they settle, so
+   * that a call needs no state of its own to report it (Netflix takes each sample's in-flight
+   * at its admission, which is the same but for a call admitted in one window and settled in
+   * the next: here it counts in both, since it was in flight in both).
+   */
   maxInFlight = 0;
   dropped = false;
-  private skipped = 0;
+  /** Calls until the next one timed, once the median has its RTTs (a countdown: no modulo, no unbounded count). */
+  private untilTimed = TIME_EVERY;
 
   constructor(private readonly bounds: Bounds) {}
 
-  add(rtt: number, inFlight: number, outcome: Outcome, now: number): void {
+  add(rtt: number, outcome: Outcome, now: number): void {
     if (Number.isNaN(this.start)) this.start = now - rtt;
     this.count++;
     this.sum += rtt;
     if (outcome === SUCCEEDED) this.kept[this.succeeded++ % KEPT] = rtt;
-    this.also(inFlight, outcome);
-  }
-
-  /** An untimed call: it counts for in-flight and drops, not for latency. */
-  also(inFlight: number, outcome: Outcome): void {
-    if (inFlight > this.maxInFlight) this.maxInFlight = inFlight;
     if (outcome === DROPPED) this.dropped = true;
   }
 
-  /** Whether the next call's RTT is wanted: always until the median has {@link KEPT} of them, then one in {@link TIME_EVERY}. */
+  /** A call admitted with `inFlight` calls in flight, itself included. */
+  admitted(inFlight: number): void {
+    if (inFlight > this.maxInFlight) this.maxInFlight = inFlight;
+  }
+
+  /**
+   * Whether the next call's RTT is wanted: always until the median has {@link KEPT} of them,
+   * then one in {@link TIME_EVERY}, one in twice that after {@link KEPT} more, and so on.
+   */
   wantsTiming(): boolean {
-    return this.succeeded < KEPT || ++this.skipped % TIME_EVERY === 0;
+    if (this.succeeded < KEPT) return true;
+    if (--this.untilTimed !== 0) return false;
+    this.untilTimed = Math.min(TIME_EVERY_MAX, TIME_EVERY * 2 ** (Math.floor(this.succeeded / KEPT) - 1));
+    return true;
   }
 
   /** A window closes once it lasted `windowDuration` and holds `minWindowSamples` samples. */
@@ -110,12 +132,14 @@ class Window {
     return median(this.kept, Math.min(this.succeeded, KEPT));
   }
 
-  reset(now: number): void {
+  /** Opens the next window at `now`, with `running` calls in flight. */
+  reset(now: number, running: number): void {
+    this.untilTimed = TIME_EVERY;
     this.start = now;
     this.count = 0;
     this.sum = 0;
     this.succeeded = 0;
-    this.maxInFlight = 0;
+    this.maxInFlight = running;
     this.dropped = false;
   }
 }
@@ -191,40 +215,33 @@ export class Gradient2 implements LimitAlgorithm {
    * A probe measures the calls it admitted, all of them: the first to settle among calls
    * started together are the fastest, and a median of those alone would be too low.
    */
-  admit(): number {
-    if (!this.probing) return this.window.wantsTiming() ? 0 : UNTIMED;
+  admit(inFlight: number): number {
+    if (!this.probing) {
+      this.window.admitted(inFlight);
+      return this.window.wantsTiming() ? 0 : UNTIMED;
+    }
     if (this.probeAdmitted >= this.probeSamples) return 0;
     this.probeAdmitted++;
     return this.epoch;
   }
 
-  sample(
-    rtt: number,
-    inFlight: number,
-    outcome: Outcome,
-    now: number,
-    estimate: number,
-    tag: number,
-  ): number {
+  sample(rtt: number, outcome: Outcome, now: number, estimate: number, tag: number, running: number): number {
     if (this.probing) {
       if (tag === this.epoch) {
         if (this.probeSettled++ === 0) this.probeStart = now - rtt;
-        if (outcome === SUCCEEDED) this.probe.add(rtt, inFlight, outcome, now);
+        if (outcome === SUCCEEDED) this.probe.add(rtt, outcome, now);
       }
-      if (this.probeAdmitted === this.probeSamples && this.probeDone(now)) this.endProbe(now);
+      if (this.probeAdmitted === this.probeSamples && this.probeDone(now)) this.endProbe(now, running);
       return estimate;
     }
-    if (outcome === IGNORED) return estimate;
-    if (tag === UNTIMED) {
-      this.window.also(inFlight, outcome);
-      return estimate;
-    }
-    this.window.add(rtt, inFlight, outcome, now);
+    // An untimed call was counted when admitted; latency is all Gradient2 takes from the rest.
+    if (outcome === IGNORED || tag === UNTIMED) return estimate;
+    this.window.add(rtt, outcome, now);
     if (!this.window.due(now)) return estimate;
     const shortRtt = this.window.median;
     const maxInFlight = this.window.maxInFlight;
     this.lastRtt = this.window.mean;
-    this.window.reset(now);
+    this.window.reset(now, running);
     // A window of failures only says nothing about queueing.
     const next = Number.isNaN(shortRtt)
       ? estimate
@@ -241,7 +258,7 @@ export class Gradient2 implements LimitAlgorithm {
     );
   }
 
-  private endProbe(now: number): void {
+  private endProbe(now: number, running: number): void {
     if (this.probe.succeeded === 0) {
       this.startProbe(this.probeCap * 2); // nothing succeeded: measure again
       return;
@@ -254,7 +271,7 @@ export class Gradient2 implements LimitAlgorithm {
       Number.isNaN(this.baseline) || measured < this.baseline ? measured : (this.baseline + measured) / 2;
     this.probing = false;
     this.nextProbe = now + this.s.probeInterval;
-    this.window.reset(now);
+    this.window.reset(now, running);
   }
 
   private startProbe(estimate: number): void {
@@ -263,7 +280,7 @@ export class Gradient2 implements LimitAlgorithm {
     this.probeCap = halfOf(estimate, this.s.minLimit);
     this.probeAdmitted = 0;
     this.probeSettled = 0;
-    this.probe.reset(Number.NaN);
+    this.probe.reset(Number.NaN, 0);
   }
 }
 
@@ -329,39 +346,30 @@ export class Aimd implements LimitAlgorithm {
     return Math.floor(estimate);
   }
 
-  admit(): number {
+  admit(inFlight: number): number {
+    this.window.admitted(inFlight);
     return this.window.wantsTiming() ? 0 : UNTIMED;
   }
 
-  sample(
-    rtt: number,
-    inFlight: number,
-    outcome: Outcome,
-    now: number,
-    estimate: number,
-    tag: number,
-  ): number {
-    if (outcome === IGNORED) return estimate;
-    if (tag === UNTIMED && outcome !== DROPPED) {
-      this.window.also(inFlight, outcome);
-      return estimate;
-    }
+  sample(rtt: number, outcome: Outcome, now: number, estimate: number, tag: number, running: number): number {
+    // An untimed call was counted when admitted; only a drop matters of the rest.
+    if (outcome === IGNORED || (tag === UNTIMED && outcome !== DROPPED)) return estimate;
     // An untimed drop still backs off at once (its RTT is unknown, and not needed).
     const dropped = outcome === DROPPED || rtt > this.s.timeout;
     if (dropped && !this.backedOff) {
       this.backedOff = true;
-      this.window.reset(Number.isNaN(now) ? this.window.start : now);
+      this.window.reset(Number.isNaN(now) ? this.window.start : now, running);
       return clamp(Math.floor(estimate * this.s.backoffRatio), this.s.minLimit, this.s.maxLimit);
     }
     if (tag === UNTIMED) {
-      this.window.also(inFlight, DROPPED);
+      this.window.dropped = true;
       return estimate;
     }
-    this.window.add(rtt, inFlight, dropped ? DROPPED : outcome, now);
+    this.window.add(rtt, dropped ? DROPPED : outcome, now);
     if (!this.window.due(now)) return estimate;
     const { maxInFlight, dropped: windowDropped } = this.window;
     this.lastRtt = this.window.mean;
-    this.window.reset(now);
+    this.window.reset(now, running);
     this.backedOff = false;
     if (windowDropped || maxInFlight * 2 < estimate) return estimate;
     return clamp(estimate + this.s.increase, this.s.minLimit, this.s.maxLimit);

@@ -445,6 +445,87 @@ describe('adaptiveLimit: timing cost', () => {
   });
 });
 
+describe('adaptiveLimit: sampling a busy window', () => {
+  it('times one call in 32 once the window holds 512 more RTTs, and every call again after it closes', async () => {
+    const clock = new ManualClock();
+    let reads = 0;
+    const counting = {
+      now: () => {
+        reads++;
+        return clock.now();
+      },
+      setTimeout: clock.setTimeout.bind(clock),
+    };
+    const policy = adaptiveLimit({
+      algorithm: 'aimd',
+      clock: counting,
+      initialLimit: 2,
+      windowDuration: 1_000,
+    });
+    for (let i = 0; i < 512 + 512 * 16; i++) await policy.execute(() => 1);
+    expect(reads).toBe(2 * (512 + 512));
+    reads = 0;
+    for (let i = 0; i < 3_200; i++) await policy.execute(() => 1);
+    expect(reads).toBe(2 * 100);
+    // The window closes at the next timed call after 1 s; the next one times every call again.
+    clock.advance(1_000);
+    for (let i = 0; i < 32; i++) await policy.execute(() => 1);
+    expect(policy.limit).toBe(3);
+    reads = 0;
+    for (let i = 0; i < 100; i++) await policy.execute(() => 1);
+    expect(reads).toBe(2 * 100);
+  });
+
+  it('passes results and errors through unchanged on an untimed call, and still backs off on its drop', async () => {
+    const { policy } = aimd({ initialLimit: 10 });
+    for (let i = 0; i < 512; i++) await policy.execute(() => 1);
+    // From here one call in 16 is timed: of the next 15, each kind below runs untimed at least once.
+    const error = new Error('boom');
+    for (let i = 0; i < 3; i++) {
+      await expect(policy.execute(() => 7)).resolves.toBe(7);
+      await expect(policy.execute(async () => 8)).resolves.toBe(8);
+      await expect(
+        policy.execute(() => {
+          throw error;
+        }),
+      ).rejects.toBe(error);
+      expect(policy.inFlight).toBe(0);
+    }
+    // The first drop halved the limit at once (10 -> 5); the later ones are the same episode.
+    expect(policy.limit).toBe(5);
+    await expect(policy.execute(() => Promise.reject(error))).rejects.toBe(error);
+    expect(policy.inFlight).toBe(0);
+  });
+
+  it('counts in a window the calls still in flight when it opened, though none is admitted in it', async () => {
+    const { policy, changes, clock } = aimd({ initialLimit: 20, minWindowSamples: 1 });
+    const held = Array.from({ length: 12 }, () => deferred());
+    for (const d of held) void policy.execute(() => d.promise);
+    // One call settles after the window's 100 ms: 12 were in flight (>= 20 / 2), so 20 -> 21.
+    clock.advance(100);
+    held[0]!.resolve('a');
+    await flushPromises();
+    expect(policy.limit).toBe(21);
+    // The next window admits nothing, but the 11 still running fill half of 21: 21 -> 22.
+    clock.advance(100);
+    held[1]!.resolve('b');
+    await flushPromises();
+    expect(policy.limit).toBe(22);
+    // The one after holds 10 in flight, under half of 22: the caller is the limit.
+    clock.advance(100);
+    held[2]!.resolve('c');
+    await flushPromises();
+    expect(policy.limit).toBe(22);
+    expect(changes).toEqual([
+      { from: 20, to: 21 },
+      { from: 21, to: 22 },
+    ]);
+    for (const d of held) d.resolve('done');
+    await flushPromises();
+    expect(policy.inFlight).toBe(0);
+  });
+});
+
 describe('adaptiveLimit: timers and defaults', () => {
   it('holds no timer while idle or after calls settle', async () => {
     const { clock, round, policy } = setup({ maxQueue: 10, queueTimeout: 500 });
