@@ -554,7 +554,7 @@ function sourceVersion(): string {
 
 function version(name: string): string {
   try {
-    const manifest = fileURLToPath(new URL(`../node_modules/${name}/package.json`, import.meta.url));
+    const manifest = fileURLToPath(new URL(`./node_modules/${name}/package.json`, import.meta.url));
     return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
