@@ -416,28 +416,34 @@ describe('adaptiveLimit: what the health monitor and the metrics adapters read',
   });
 });
 
+/** An aimd limit of 2 on a ManualClock that counts its reads, with windows of 1 s. */
+function countingReads() {
+  const clock = new ManualClock();
+  const counted = { reads: 0 };
+  const counting = {
+    now: () => {
+      counted.reads++;
+      return clock.now();
+    },
+    setTimeout: clock.setTimeout.bind(clock),
+  };
+  const policy = adaptiveLimit({
+    algorithm: 'aimd',
+    clock: counting,
+    initialLimit: 2,
+    windowDuration: 1_000,
+  });
+  return { clock, counted, policy };
+}
+
 describe('adaptiveLimit: timing cost', () => {
   it('reads the clock for every call until a window holds 512 RTTs, then for one call in 16, and windows still close', async () => {
-    const clock = new ManualClock();
-    let reads = 0;
-    const counting = {
-      now: () => {
-        reads++;
-        return clock.now();
-      },
-      setTimeout: clock.setTimeout.bind(clock),
-    };
-    const policy = adaptiveLimit({
-      algorithm: 'aimd',
-      clock: counting,
-      initialLimit: 2,
-      windowDuration: 1_000,
-    });
+    const { clock, counted, policy } = countingReads();
     for (let i = 0; i < 512; i++) await policy.execute(() => 1);
-    expect(reads).toBe(2 * 512);
-    reads = 0;
+    expect(counted.reads).toBe(2 * 512);
+    counted.reads = 0;
     for (let i = 0; i < 1_600; i++) await policy.execute(() => 1);
-    expect(reads).toBe(2 * 100);
+    expect(counted.reads).toBe(2 * 100);
     // Sequential calls fill half of a limit of 2: the window that closes after 1 s grows it.
     clock.advance(1_000);
     for (let i = 0; i < 16; i++) await policy.execute(() => 1);
@@ -447,33 +453,19 @@ describe('adaptiveLimit: timing cost', () => {
 
 describe('adaptiveLimit: sampling a busy window', () => {
   it('times one call in 32 once the window holds 512 more RTTs, and every call again after it closes', async () => {
-    const clock = new ManualClock();
-    let reads = 0;
-    const counting = {
-      now: () => {
-        reads++;
-        return clock.now();
-      },
-      setTimeout: clock.setTimeout.bind(clock),
-    };
-    const policy = adaptiveLimit({
-      algorithm: 'aimd',
-      clock: counting,
-      initialLimit: 2,
-      windowDuration: 1_000,
-    });
+    const { clock, counted, policy } = countingReads();
     for (let i = 0; i < 512 + 512 * 16; i++) await policy.execute(() => 1);
-    expect(reads).toBe(2 * (512 + 512));
-    reads = 0;
+    expect(counted.reads).toBe(2 * (512 + 512));
+    counted.reads = 0;
     for (let i = 0; i < 3_200; i++) await policy.execute(() => 1);
-    expect(reads).toBe(2 * 100);
+    expect(counted.reads).toBe(2 * 100);
     // The window closes at the next timed call after 1 s; the next one times every call again.
     clock.advance(1_000);
     for (let i = 0; i < 32; i++) await policy.execute(() => 1);
     expect(policy.limit).toBe(3);
-    reads = 0;
+    counted.reads = 0;
     for (let i = 0; i < 100; i++) await policy.execute(() => 1);
-    expect(reads).toBe(2 * 100);
+    expect(counted.reads).toBe(2 * 100);
   });
 
   it('passes results and errors through unchanged on an untimed call, and still backs off on its drop', async () => {
