@@ -200,7 +200,7 @@ type AttemptContext = HedgedCall<unknown> | Attempt;
  * Starts a second attempt when the first is slow. See {@link hedge}.
  *
  * Calls waiting for their next hedge are kept in order of due time, and one timer per policy
- * (a {@link DeadlineTimer}, as `timeout` has) is armed for the earliest: a call costs a link in
+ * (as `timeout` has) is armed for the earliest: a call costs a link in
  * that list rather than a `setTimeout`/`clearTimeout` pair (0.15 to 0.45 µs). On the system
  * clock, the timer is left to run out unref'd when the last waiting call settles, so it holds
  * no process open; the next call takes it back if it fires no later than that call's hedge is

@@ -8,6 +8,7 @@ export interface RateLimitRule {
   readonly interval: number;
   /** The token bucket's size; `undefined` for `sliding-window`. */
   readonly burst: number | undefined;
+  /** How permits are counted: by token bucket or exact sliding window. */
   readonly strategy: RateLimitStrategy;
 }
 
