@@ -9,10 +9,11 @@
  *   A service that is not reachable gives a row saying so. Each run uses a table or prefix of
  *   its own and removes it. Also run directly: `npx tsx benchmarks/cases/deferred.ts [--quick]`.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type * as Deferred from '../../src/deferred/index.js';
 import type * as PostgresEntry from '../../src/postgres/index.js';
 import type * as RedisEntry from '../../src/redis/index.js';
+import { built } from '../lib/dist.js';
 import type { RatioCase, TableCase, TableResult } from '../lib/types.js';
 
 export const deferToSuccess: RatioCase = {
@@ -78,14 +79,6 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Enqueues made at once, as concurrent requests would. */
 const ENQUEUE_BATCH = 64;
 const CONCURRENCY = 8;
-
-/** An entry of the build, found as `libraries.ts` finds it (BREAKWATER_DIST, else dist/). */
-function built(file: string): string {
-  const dir = process.env.BREAKWATER_DIST
-    ? pathToFileURL(`${process.env.BREAKWATER_DIST.replace(/\/$/, '')}/`)
-    : new URL('../../dist/', import.meta.url);
-  return new URL(file, dir).href;
-}
 
 type Breakwater = typeof import('../../src/index.js');
 type Store = Deferred.QueueStore;

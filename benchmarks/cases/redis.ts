@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import type * as RedisEntry from '../../src/redis/index.js';
+import { built } from '../lib/dist.js';
 import type { RatioCase } from '../lib/types.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -51,10 +52,8 @@ export const redisSuccess: RatioCase = {
       setup: async () => {
         const lib: typeof import('../lib/libraries.js') = await import('../lib/libraries.js');
         const { bw, readsSignal } = lib;
-        // Loaded when timed only: the build has `dist/redis.js` once `breakwater/redis` is an entry.
-        const { redisCircuitStore } = (await import(
-          new URL('../../dist/redis.js', import.meta.url).href
-        )) as typeof RedisEntry;
+        // Loaded when timed only, from the build measured (BREAKWATER_DIST, else dist/).
+        const { redisCircuitStore } = (await import(built('redis.js'))) as typeof RedisEntry;
         const client = await connect();
         const store = redisCircuitStore({ client, prefix: `bench-${process.pid}` });
         const breaker = new bw.CircuitBreaker({ name: 'bench', store } as never);

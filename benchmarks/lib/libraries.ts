@@ -4,12 +4,9 @@
  * from node_modules at pinned versions. Also the functions every case calls through them.
  */
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { distDir } from './dist.js';
 import type { Timed } from './types.js';
 
-const distDir = process.env.BREAKWATER_DIST
-  ? pathToFileURL(`${process.env.BREAKWATER_DIST.replace(/\/$/, '')}/`)
-  : new URL('../../dist/', import.meta.url);
 const dist = (file: string) => new URL(file, distDir);
 if (!existsSync(dist('index.js'))) {
   throw new Error(
