@@ -257,3 +257,52 @@ const RATE_LIMITED = brand(RateLimitedError, 'RateLimitedError');
 export function isRateLimitedError(error: unknown): error is RateLimitedError {
   return hasBrand(error, RATE_LIMITED);
 }
+
+/**
+ * `enqueue` was called on a {@link DeferredQueue} after `close()`; also the reason a running
+ * handler's signal aborts with when `close({ timeout })` runs out of time.
+ */
+export class QueueClosedError extends BreakwaterError {
+  /** Name of the queue. */
+  readonly queue: string;
+
+  constructor(queue: string, message?: string) {
+    super(message ?? `Queue "${queue}" is closed`);
+    this.queue = queue;
+  }
+}
+const QUEUE_CLOSED = brand(QueueClosedError, 'QueueClosedError');
+
+/** Whether `error` is a {@link QueueClosedError} (from any copy of the package). */
+export function isQueueClosedError(error: unknown): error is QueueClosedError {
+  return hasBrand(error, QUEUE_CLOSED);
+}
+
+/**
+ * A {@link CircuitBreakerGroup} could not make the breaker of a key: its `create`
+ * threw, or answered options that `new CircuitBreaker` refused. `cause` is that error
+ * (for bad options, the `TypeError` or `RangeError` that names the option). Nothing is
+ * cached: the next call for the key asks `create` again.
+ */
+export class BreakerCreationError extends BreakwaterError {
+  /** The key whose breaker could not be made. */
+  readonly key: string;
+
+  constructor(key: string, cause: unknown) {
+    const shown = key.length > 100 ? `${JSON.stringify(key.slice(0, 100))}...` : JSON.stringify(key);
+    let reason: string;
+    try {
+      reason = cause instanceof Error ? cause.message : String(cause);
+    } catch {
+      reason = 'an error that cannot be shown'; // a hostile getter or Proxy must not hide the failure
+    }
+    super(`Could not create the circuit breaker for key ${shown}: ${reason}`, { cause });
+    this.key = key;
+  }
+}
+const CREATION = brand(BreakerCreationError, 'BreakerCreationError');
+
+/** Whether `error` is a {@link BreakerCreationError} (from any copy of the package). */
+export function isBreakerCreationError(error: unknown): error is BreakerCreationError {
+  return hasBrand(error, CREATION);
+}

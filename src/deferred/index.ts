@@ -1,3 +1,4 @@
+export { isQueueClosedError, QueueClosedError } from '../errors.js';
 export {
   type DeferredCallEvent,
   type DeferredResult,
@@ -8,7 +9,6 @@ export {
   deferTo,
   isUnavailable,
 } from './defer-to.js';
-export { isQueueClosedError, QueueClosedError } from './errors.js';
 export type { BreakerGate, Gate, LimitGate, ShedderGate } from './gate.js';
 export { memoryStore } from './memory-store.js';
 export {

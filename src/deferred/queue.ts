@@ -5,12 +5,12 @@ import {
   isBulkheadRejectedError,
   isOverloadedError,
   isRateLimitedError,
+  QueueClosedError,
   QueueFullError,
 } from '../errors.js';
 import { type ExecuteContext, isPriority, OwnAbortContext, PRIORITIES, type Priority } from '../policy.js';
 import { type Backoff, exponential } from '../retry/backoff.js';
 import * as v from '../validate.js';
-import { QueueClosedError } from './errors.js';
 import { adaptGate, type Gate, type GateAdapter } from './gate.js';
 import { memoryStore } from './memory-store.js';
 import { type ClaimedJob, checkPayload, type DeadLetter, describeError, type QueueStore } from './store.js';

@@ -4,9 +4,9 @@ import type { CircuitSnapshot } from '../circuit-breaker/snapshot.js';
 import type { CircuitState } from '../circuit-breaker/state.js';
 import { type Clock, systemClock } from '../clock.js';
 import { Emitter } from '../emitter.js';
+import { BreakerCreationError } from '../errors.js';
 import { type ExecuteOptions, notAFunction, type Operation, tryContextOf } from '../policy.js';
 import * as v from '../validate.js';
-import { BreakerCreationError } from './errors.js';
 import { type Linked, LruList } from './lru.js';
 
 /** Options of {@link CircuitBreakerGroup}. */

@@ -1,4 +1,4 @@
-export { BreakerCreationError, isBreakerCreationError } from './errors.js';
+export { BreakerCreationError, isBreakerCreationError } from '../errors.js';
 export {
   type BreakerCreatedEvent,
   type BreakerEvictedEvent,
