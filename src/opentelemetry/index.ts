@@ -9,13 +9,12 @@ import { metrics } from '@opentelemetry/api';
 import { STATES } from '../circuit-breaker/state.js';
 import { PRIORITIES } from '../policy.js';
 import {
-  checkNames,
   DEFAULT_BUCKETS,
-  labelsOf,
   type MetricsSink,
   named,
   Observer,
   policiesOf,
+  precheck,
   validMaxSeries,
 } from '../telemetry/observe.js';
 import * as v from '../validate.js';
@@ -95,7 +94,8 @@ function validPrefix(value: unknown): string {
  * `<prefix>.adaptive.in_flight`, `<prefix>.adaptive.queued {name}`, and a counter
  * `<prefix>.adaptive.changes {name, direction}` (up, down). Their refused calls also count in
  * `<prefix>.calls` with `outcome: rejected`. Past `maxSeries` distinct names, policies are
- * recorded under the name `other`.
+ * recorded under the name `other`. A `CircuitBreakerGroup` may be instrumented too: its breakers
+ * are recorded under the group's name as they come and go, and `circuit.state` counts them.
  *
  * On one meter and prefix, two different breakers may not share a name (a TypeError); other
  * policies of one kind that share a name add into the same series, and the bulkhead gauges sum them.
@@ -121,7 +121,7 @@ export function instrument(
   let shared = byPrefix?.get(prefix);
   // Checked before any instrument is created or listener added.
   const known = shared?.observer.roster;
-  checkNames(leaves, known, whereOf(prefix), labelsOf(leaves, known, maxSeries));
+  precheck(leaves, known, whereOf(prefix), maxSeries);
   if (byPrefix === undefined) {
     byPrefix = new Map();
     instrumentations.set(meter, byPrefix);

@@ -10,18 +10,17 @@ import { PRIORITIES } from '../policy.js';
 import {
   type AdaptiveLimitLike,
   type CallOutcome,
-  checkNames,
+  countedNames,
   DEFAULT_BUCKETS,
   GIVE_UP_REASONS,
   INJECTION_KINDS,
-  labelsOf,
   type MetricsSink,
   named,
   Observer,
-  OTHER,
   OUTCOMES,
   type PolicyKind,
   policiesOf,
+  precheck,
   type Roster,
   validMaxSeries,
 } from '../telemetry/observe.js';
@@ -235,7 +234,9 @@ function registered(registry: Registry, name: string, shape: Shape): Metric | un
  *
  * A shed call also counts as `calls_total{policy="load-shedder",outcome="rejected"}`, and a call an
  * adaptive limit turned away as `calls_total{policy="adaptive-limit",outcome="rejected"}`. Past
- * `maxSeries` distinct names, policies are recorded under the name `other`.
+ * `maxSeries` distinct names, policies are recorded under the name `other`. A
+ * `CircuitBreakerGroup` may be instrumented too: its breakers are recorded under the group's
+ * name as they come and go, and its `circuit_state` counts them in each state.
  *
  * Any number of `instrument` calls may share a registry and prefix. In it, two different
  * breakers may not share a name (a TypeError); other policies of one kind that share a name
@@ -274,7 +275,7 @@ export function instrument(
   }
   const where = `the metrics "${prefix}_*" of this registry`;
   const known = found.calls === undefined ? undefined : bookOf(found.calls).roster;
-  checkNames(leaves, known, where, labelsOf(leaves, known, maxSeries));
+  precheck(leaves, known, where, maxSeries);
 
   const registers = [registry];
   function metric<M extends Metric>(which: Which, create: (name: string) => M): M {
@@ -311,16 +312,19 @@ export function instrument(
     (name) =>
       new Gauge({
         name,
-        help: 'Circuit state: 1 for the current state, 0 for the others (for "other": breakers in each state).',
+        help: 'Circuit state: 1 for the current state, 0 for the others (for "other" and a group: breakers in each state).',
         labelNames: SPECS.state.labelNames,
         registers,
         collect() {
-          const folded = named(book.roster, 'circuit-breaker').get(OTHER);
-          if (folded === undefined) return;
-          for (const s of STATES) {
-            let n = 0;
-            for (const b of folded.keys()) if (b.state === s) n++;
-            this.set({ name: OTHER, state: s }, n);
+          const breakers = named(book.roster, 'circuit-breaker');
+          for (const name of countedNames(book.roster)) {
+            const counted = breakers.get(name);
+            if (counted === undefined) continue;
+            for (const s of STATES) {
+              let n = 0;
+              for (const b of counted.keys()) if (b.state === s) n++;
+              this.set({ name, state: s }, n);
+            }
           }
         },
       }),
@@ -534,7 +538,7 @@ export function instrument(
         return (seconds) => series.observe(seconds);
       },
       state: (name, current) => {
-        if (name === OTHER) return; // counted at scrape time
+        if (countedNames(book.roster).includes(name)) return; // counted at scrape time
         for (const s of STATES) state.set({ name, state: s }, s === current ? 1 : 0);
       },
       transition: (name, from, to) => transitions.inc({ name, from, to }),

@@ -136,6 +136,34 @@ type Known =
 /** A policy that emits events (a pipeline's leaves). */
 export type Leaf = Exclude<Known, Pipeline>;
 
+/**
+ * What the adapters read from a `CircuitBreakerGroup`, told apart by `kind`: its breakers come
+ * and go (`created`, `evicted`), and are all recorded under the group's name, where the state
+ * gauge counts the breakers in each state (as for {@link OTHER}).
+ */
+export interface BreakerGroupLike
+  extends EventEmitter<{
+    created: [{ readonly breaker: CircuitBreaker }];
+    evicted: [{ readonly breaker: CircuitBreaker }];
+  }> {
+  readonly kind: 'circuit-breaker-group';
+  readonly name: string;
+  [Symbol.iterator](): IterableIterator<[string, CircuitBreaker]>;
+}
+
+/** What `instrument` takes apart: policies, and groups of breakers. */
+export type Item = Leaf | BreakerGroupLike;
+
+const isGroup = (item: Item): item is BreakerGroupLike => item.kind === 'circuit-breaker-group';
+
+/** The names under which a group's breakers are recorded, per roster: their state gauge counts breakers. */
+const groupNames = new WeakMap<Roster, Map<string, BreakerGroupLike>>();
+
+/** The breaker names of `roster` whose state gauge counts breakers per state: {@link OTHER}, and every group's. */
+export function countedNames(roster: Roster): string[] {
+  return [OTHER, ...(groupNames.get(roster)?.keys() ?? [])];
+}
+
 export type PolicyKind = Leaf['kind'];
 
 /**
@@ -187,30 +215,113 @@ export class Observer {
    * took; releasing twice is harmless.
    */
   observe(target: object | readonly object[], maxSeries = Number.POSITIVE_INFINITY): () => void {
-    const leaves = policiesOf(target);
-    const labels = labelsOf(leaves, this.roster, maxSeries, this.holds);
-    checkNames(leaves, this.roster, this.where, labels);
-    for (const leaf of leaves) {
-      const hold = this.holds.get(leaf);
-      if (hold !== undefined) hold.count++;
-      else {
-        const label = labels.get(leaf)!;
-        this.holds.set(leaf, { count: 1, label, remove: listenTo(leaf, this.sink, label) });
-        enroll(this.roster, leaf, label);
-      }
-    }
+    const items = policiesOf(target);
+    const { leaves, groups, labels } = precheck(items, this.roster, this.where, maxSeries, this.holds);
+    for (const leaf of leaves) this.hold(leaf, labels.get(leaf)!);
+    const releases = groups.map((group) => this.follow(group));
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      for (const leaf of leaves) {
-        const hold = this.holds.get(leaf)!;
-        if (--hold.count !== 0) continue;
-        this.holds.delete(leaf);
-        hold.remove();
-        if (unenroll(this.roster, leaf, hold.label)) this.sink.forget(leaf.kind, hold.label);
-      }
+      for (const leaf of leaves) this.drop(leaf);
+      for (const release of releases) release();
     };
+  }
+
+  private hold(leaf: Leaf, label: string): void {
+    const hold = this.holds.get(leaf);
+    if (hold !== undefined) hold.count++;
+    else {
+      this.holds.set(leaf, { count: 1, label, remove: listenTo(leaf, this.sink, label) });
+      enroll(this.roster, leaf, label);
+    }
+  }
+
+  private drop(leaf: Leaf): void {
+    const hold = this.holds.get(leaf);
+    if (hold === undefined || --hold.count !== 0) return;
+    this.holds.delete(leaf);
+    hold.remove();
+    if (unenroll(this.roster, leaf, hold.label)) this.sink.forget(leaf.kind, hold.label);
+  }
+
+  /** Holds a group's breakers under its name as they come and go; returns the release of all of it. */
+  private follow(group: BreakerGroupLike): () => void {
+    let names = groupNames.get(this.roster);
+    if (names === undefined) {
+      names = new Map();
+      groupNames.set(this.roster, names);
+    }
+    names.set(group.name, group);
+    const mine = new Set<CircuitBreaker>();
+    const take = (breaker: CircuitBreaker) => {
+      if (mine.has(breaker)) return;
+      mine.add(breaker);
+      this.hold(breaker, group.name);
+    };
+    const created = ({ breaker }: { readonly breaker: CircuitBreaker }) => take(breaker);
+    const evicted = ({ breaker }: { readonly breaker: CircuitBreaker }) => {
+      if (mine.delete(breaker)) this.drop(breaker);
+    };
+    for (const [, breaker] of group) take(breaker);
+    group.on('created', created);
+    group.on('evicted', evicted);
+    return () => {
+      group.off('created', created);
+      group.off('evicted', evicted);
+      for (const breaker of mine) this.drop(breaker);
+      mine.clear();
+      // The name stays a group's while another instrument() still follows one under it.
+      if (this.roster.get('circuit-breaker')?.has(group.name) !== true) names.delete(group.name);
+    };
+  }
+}
+
+/**
+ * Checks what {@link Observer.observe} is given against what `roster` records, before
+ * anything is registered or listened to: the name clashes of breakers and groups (each a
+ * TypeError), and the `name` label of each policy.
+ */
+export function precheck(
+  items: readonly Item[],
+  roster: Roster | undefined,
+  where: string,
+  maxSeries: number,
+  held?: ReadonlyMap<Leaf, { readonly label: string }>,
+): { leaves: Leaf[]; groups: BreakerGroupLike[]; labels: Map<Leaf, string> } {
+  const leaves = items.filter((item): item is Leaf => !isGroup(item));
+  const groups = items.filter(isGroup);
+  const labels = labelsOf(leaves, roster, maxSeries, held);
+  checkNames(leaves, roster, where, labels);
+  checkGroups(groups, leaves, roster, where);
+  return { leaves, groups, labels };
+}
+
+/**
+ * Throws a TypeError if a group is named like a breaker recorded on its own (or like another
+ * group) in `roster` or in `leaves`: the state gauge of a group's name counts its breakers.
+ */
+function checkGroups(
+  groups: readonly BreakerGroupLike[],
+  leaves: readonly Leaf[],
+  roster: Roster | undefined,
+  where: string,
+): void {
+  const names = roster === undefined ? undefined : groupNames.get(roster);
+  const seen = new Map<string, BreakerGroupLike>();
+  for (const group of groups) {
+    const other = seen.get(group.name) ?? names?.get(group.name);
+    const clash =
+      (other !== undefined && other !== group) ||
+      (other === undefined && roster?.get('circuit-breaker')?.has(group.name) === true) ||
+      leaves.some((leaf) => leaf.kind === 'circuit-breaker' && leaf.name === group.name);
+    if (clash) {
+      throw new TypeError(
+        `instrument: the circuit breaker group ${JSON.stringify(group.name)} is named like another breaker or group in ${where}; ` +
+          'give it a name of its own (its state series count its breakers)',
+      );
+    }
+    seen.set(group.name, group);
   }
 }
 
@@ -261,9 +372,16 @@ export function checkNames(
   labels?: ReadonlyMap<Leaf, string>,
 ): void {
   const breakers = roster?.get('circuit-breaker');
+  const groups = roster === undefined ? undefined : groupNames.get(roster);
   const seen = new Map<string, Leaf>();
   for (const leaf of leaves) {
     if (leaf.kind !== 'circuit-breaker' || labels?.get(leaf) === OTHER) continue;
+    if (groups?.has(leaf.name) === true) {
+      throw new TypeError(
+        `instrument: a circuit breaker is named like the circuit breaker group ${JSON.stringify(leaf.name)} in ${where}; ` +
+          'give each its own name (the group counts its breakers under its name)',
+      );
+    }
     const other = seen.get(leaf.name) ?? breakers?.get(leaf.name)?.keys().next().value;
     if (other !== undefined && other !== leaf) {
       throw new TypeError(
@@ -315,14 +433,15 @@ function unenroll(roster: Roster, leaf: Leaf, label: string): boolean {
   return true;
 }
 
-/** The policies of `target`, each once, pipelines flattened; throws a TypeError for anything else. */
-export function policiesOf(target: object | readonly object[]): Leaf[] {
-  const leaves: Leaf[] = [];
+/** The policies (and breaker groups) of `target`, each once, pipelines flattened; throws a TypeError for anything else. */
+export function policiesOf(target: object | readonly object[]): Item[] {
+  const leaves: Item[] = [];
   const seen = new Set<unknown>();
   function visit(policy: unknown): void {
     if (seen.has(policy)) return;
     seen.add(policy);
-    const kind = typeof policy === 'object' && policy !== null ? (policy as Known).kind : undefined;
+    const kind =
+      typeof policy === 'object' && policy !== null ? (policy as Known | BreakerGroupLike).kind : undefined;
     switch (kind) {
       case 'pipeline':
         for (const inner of (policy as Pipeline).policies) visit(inner);
@@ -339,10 +458,13 @@ export function policiesOf(target: object | readonly object[]): Leaf[] {
       case 'hedge':
       case 'coalesce':
       case 'defer-to':
-        leaves.push(policy as Leaf);
+      case 'circuit-breaker-group':
+        leaves.push(policy as Item);
         return;
       default:
-        throw new TypeError(`instrument: expected a breakwater policy or pipeline, got ${show(policy)}`);
+        throw new TypeError(
+          `instrument: expected a breakwater policy, pipeline or circuit breaker group, got ${show(policy)}`,
+        );
     }
   }
   for (const t of Array.isArray(target) ? target : [target]) visit(t);

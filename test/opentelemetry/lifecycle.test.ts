@@ -151,7 +151,7 @@ describe('opentelemetry: instrument() checks everything before attaching anythin
     const chaos = injectFault({ rate: 0 });
     for (const bad of [{}, null, 42, { kind: 'nope' }]) {
       expect(() => instrument([breaker, pipeline(r, pool, chaos), bad as object], { meter })).toThrow(
-        /^instrument: expected a breakwater policy or pipeline, got /,
+        /^instrument: expected a breakwater policy, pipeline or circuit breaker group, got /,
       );
     }
     expect(() => instrument([breaker, pool], { meter, prefix: 'bad prefix' })).toThrow(TypeError);

@@ -384,7 +384,7 @@ describe('prometheus: instrument() checks everything before attaching anything',
     const registry = new Registry();
     for (const bad of [{}, null, 42, { kind: 'circuit-breaker-ish' }]) {
       expect(() => instrument([breaker, pipeline(r, pool, chaos), bad as object], { registry })).toThrow(
-        /^instrument: expected a breakwater policy or pipeline, got /,
+        /^instrument: expected a breakwater policy, pipeline or circuit breaker group, got /,
       );
       expect(listenerCounts(breaker, r, pool, chaos)).toBe(0);
       expect(registry.getMetricsAsArray()).toEqual([]);

@@ -633,7 +633,7 @@ describe('prometheus: policies shared between instrumented pipelines', () => {
 });
 
 describe('prometheus: arguments', () => {
-  it('throws a TypeError for anything but a policy or pipeline, and leaves no listener behind', () => {
+  it('throws a TypeError for anything but a policy, pipeline or group, and leaves no listener behind', () => {
     const breaker = new CircuitBreaker({ clock: new ManualClock() });
     const notPolicies: unknown[] = [
       {},
@@ -651,7 +651,9 @@ describe('prometheus: arguments', () => {
       const foreign = { execute: async (fn: (ctx: ExecuteContext) => unknown) => fn({} as ExecuteContext) };
       expect(() => instrument(pipeline(breaker, foreign as never))).toThrow(/expected a breakwater policy/);
     }
-    expect(() => instrument({ execute: () => 1 })).toThrow(/expected a breakwater policy or pipeline/);
+    expect(() => instrument({ execute: () => 1 })).toThrow(
+      /expected a breakwater policy, pipeline or circuit breaker group/,
+    );
     for (const event of ['stateChanged', 'succeeded', 'failed', 'rejected', 'ignored'] as const) {
       expect(breaker.listenerCount(event), event).toBe(0);
     }
