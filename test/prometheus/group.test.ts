@@ -76,6 +76,10 @@ describe('prometheus: a CircuitBreakerGroup', () => {
     expect(
       s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'success' }),
     ).toBe(1);
+    expect(
+      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'rejected' }) ??
+        0,
+    ).toBe(0);
     handle.dispose();
   });
 
