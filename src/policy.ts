@@ -119,6 +119,15 @@ export abstract class Context implements ExecuteContext {
   onAbort(callback: (reason: unknown) => void): () => void {
     return followSignal(this.signal, callback);
   }
+
+  /**
+   * @internal What aborts this call: calls with the same source abort together, so a policy
+   * may give them one signal. The context itself unless a subclass knows better (a caller's
+   * signal).
+   */
+  get abortSource(): object {
+    return this;
+  }
 }
 
 /**
@@ -133,6 +142,11 @@ export class CallContext extends Context {
     readonly priority: Priority = 'normal',
   ) {
     super();
+  }
+
+  /** @internal Only the caller's signal aborts this call. */
+  override get abortSource(): object {
+    return this.signal;
   }
 }
 
@@ -167,6 +181,11 @@ export class AttemptContext extends Context {
 
   override onAbort(callback: (reason: unknown) => void): () => void {
     return this.parent.onAbort(callback);
+  }
+
+  /** @internal An attempt aborts as its parent call does. */
+  override get abortSource(): object {
+    return this.parent.abortSource;
   }
 }
 

@@ -73,8 +73,9 @@ export interface TimeoutEvents {
  * and then adds fields, a slow path in V8), several times what the rest of a call costs.
  * Deadlines are rounded up to the whole ms, so the calls started within one ms share a
  * deadline and one AbortController, which aborts when that deadline passes with one of
- * them still pending. A call whose caller can abort it (it was given a signal, or runs
- * inside another timeout) has a signal of its own, since that abort is its alone.
+ * them still pending. Calls that a caller can abort share one only with calls of the same
+ * caller (the same caller's signal, or the same outer call): that caller's abort is theirs
+ * alike, and the signal aborts with it too.
  */
 export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, AdoptsDefaults {
   /** Names the policy in metrics. */
@@ -92,6 +93,8 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
   private firing = false;
   /** The latest deadline whose signal calls may still share; kept after its calls settle, for the next in the same ms. */
   private deadline: Deadline | undefined;
+  /** The same for calls that a caller can abort: shared only by calls with the same caller. */
+  private byCaller: Deadline | undefined;
 
   constructor(options: number | TimeoutOptions) {
     super();
@@ -187,10 +190,23 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
     const current = this.deadline;
     if (current !== undefined && current.deadline === deadline && current.reason === undefined)
       return current;
-    const fresh = new Deadline(deadline);
+    const fresh = new Deadline(deadline, undefined);
     // A call that reads its signal late (its deadline is past the current one's) does not evict the current one.
     if (current === undefined || current.reason !== undefined || deadline > current.deadline)
       this.deadline = fresh;
+    return fresh;
+  }
+
+  /**
+   * @internal The shared signal of the calls due at `deadline` whose caller's abort is
+   * `source`'s: they would all abort with it anyway (a request's calls, say).
+   */
+  callerDeadlineAt(deadline: number, source: object): Deadline {
+    const current = this.byCaller;
+    if (current !== undefined && current.deadline === deadline && current.source === source && current.open)
+      return current;
+    const fresh = new Deadline(deadline, source);
+    this.byCaller = fresh;
     return fresh;
   }
 
@@ -211,6 +227,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy, Ado
         expired++;
         if (deadline !== undefined) {
           if (deadline === this.deadline) this.deadline = undefined;
+          if (deadline === this.byCaller) this.byCaller = undefined;
           if (shared === undefined) shared = [deadline];
           else shared.push(deadline);
         }
@@ -240,20 +257,39 @@ class Deadline {
   /** The error every call sharing this signal times out with; set when the first of them expires. */
   reason: TimeoutError | undefined = undefined;
   private controller: AbortController | undefined = undefined;
+  /** Set when the calls' common caller aborted them (a deadline with a `source` only). */
+  private callerAbort: { readonly reason: unknown } | undefined = undefined;
 
-  constructor(readonly deadline: number) {}
+  /** @param source what aborts every call sharing it (their caller's signal), or none. */
+  constructor(
+    readonly deadline: number,
+    readonly source: object | undefined,
+  ) {}
+
+  /** Whether more calls may take this signal: it has not aborted. */
+  get open(): boolean {
+    return this.reason === undefined && this.callerAbort === undefined;
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
       // Many concurrent calls may listen on it (say, each passes it to fetch): no MaxListenersExceededWarning.
       setMaxListeners(0, this.controller.signal);
+      if (this.callerAbort !== undefined) this.controller.abort(this.callerAbort.reason);
     }
     return this.controller.signal;
   }
 
   abort(): void {
     this.controller?.abort(this.reason);
+  }
+
+  /** The caller of every call sharing this signal aborted: so are they all. */
+  abortForCaller(reason: unknown): void {
+    if (this.callerAbort !== undefined) return;
+    this.callerAbort = { reason };
+    this.controller?.abort(reason);
   }
 }
 
@@ -278,8 +314,10 @@ class TimedCall<T> extends Context {
   private isAborted = false;
   private fired = false;
   private settled = false;
-  /** Whether the caller can abort this call: then its signal is its own, as that abort must reach no other call. */
+  /** Whether the caller can abort this call: then it shares a signal only with calls of the same caller. */
   private readonly followsCaller: boolean;
+  /** What aborts this call besides its deadline (see {@link Context.abortSource}), when something can. */
+  private readonly source: object | undefined;
   private unfollow: (() => void) | undefined = undefined;
   /** Calls nested in this one (an inner timeout, a retry delay, a queued bulkhead call) that abort with it. */
   private followers: Set<(reason: unknown) => void> | undefined = undefined;
@@ -295,15 +333,19 @@ class TimedCall<T> extends Context {
     this.key = parent.key;
     this.priority = parent.priority;
     this.followsCaller = parent.abortable;
+    this.source = this.followsCaller ? parent.abortSource : undefined;
   }
 
   get signal(): AbortSignal {
     if (this.ownSignal !== undefined) return this.ownSignal;
-    if (this.tracked && !this.isAborted && !this.followsCaller) {
-      this.shared = this.policy.deadlineAt(this.deadline);
+    if (this.tracked && !this.isAborted) {
+      this.shared =
+        this.source === undefined
+          ? this.policy.deadlineAt(this.deadline)
+          : this.policy.callerDeadlineAt(this.deadline, this.source);
       this.ownSignal = this.shared.signal;
     } else {
-      // Settled (its signal must never abort now), aborted, or abortable by its caller: a signal of its own.
+      // Settled (its signal must never abort now), or aborted: a signal of its own.
       this.controller = new AbortController();
       if (this.isAborted) this.controller.abort(this.abortReason);
       this.ownSignal = this.controller.signal;
@@ -400,6 +442,8 @@ class TimedCall<T> extends Context {
       // The caller gave up first: this call can no longer time out, so its outcome is never a TimeoutError.
       this.policy.untrack(this as TimedCall<unknown>);
       this.abort(reason);
+      // Every call sharing its signal follows the same caller: they all abort now.
+      this.shared?.abortForCaller(reason);
       if (this.policy.strategy === 'aggressive') this.settle(reason, false);
     });
   }
@@ -434,10 +478,11 @@ class TimedCall<T> extends Context {
  * `timeout(Infinity)` sets no timer: the call passes through.
  *
  * A call's `ctx.signal` aborts at its deadline (rounded up to the whole ms) or with its
- * caller's signal, never earlier. Calls started in the same ms without a caller's signal
- * share one signal: one that settled early may still see it abort at its own deadline, if
- * another call sharing it is still running then. Use the signal within the call (read a
- * response body inside the function, not after it returned).
+ * caller's signal, never earlier. Calls started in the same ms share one signal when the same
+ * thing can abort them (no caller's signal, or the same caller's): one that settled early may
+ * still see it abort at its own deadline, if another call sharing it is still running then,
+ * or when their caller aborts. Use the signal within the call (read a response body inside
+ * the function, not after it returned).
  *
  * @example
  * ```ts

@@ -18,6 +18,13 @@ import { captureWarnings } from '../helpers/warnings.js';
 
 const STRATEGIES: TimeoutStrategy[] = ['cooperative', 'aggressive'];
 
+/** A function that settles only when its signal aborts, rejecting with the reason. */
+function hangs({ signal }: ExecuteContext): Promise<never> {
+  return new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+  );
+}
+
 let unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeEach(() => {
@@ -295,15 +302,68 @@ describe('timeout: cleanup', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it('gives each call its own signal', async () => {
+  it('shares a signal only among calls of the same caller due in the same ms', async () => {
     const clock = new ManualClock();
     const policy = timeout({ ms: 100, clock });
     const signals: AbortSignal[] = [];
-    const controller = new AbortController();
-    await policy.execute(({ signal }) => signals.push(signal), { signal: controller.signal });
-    await policy.execute(({ signal }) => signals.push(signal), { signal: controller.signal });
-    expect(signals[0]).not.toBe(signals[1]);
-    expect(signals[0]).not.toBe(controller.signal);
+    const read = ({ signal }: ExecuteContext) => signals.push(signal);
+    const caller = new AbortController();
+    const other = new AbortController();
+    await policy.execute(read, { signal: caller.signal });
+    await policy.execute(read, { signal: caller.signal });
+    await policy.execute(read, { signal: other.signal });
+    await policy.execute(read);
+    clock.advance(1);
+    await policy.execute(read, { signal: caller.signal });
+    expect(signals[0]).toBe(signals[1]);
+    expect(new Set(signals).size).toBe(4);
+    expect(signals).not.toContain(caller.signal);
+    expect(signals).not.toContain(other.signal);
+  });
+
+  it("a caller's abort aborts the signal its calls share, and only theirs", async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock });
+    const caller = new AbortController();
+    const other = new AbortController();
+    let first!: AbortSignal;
+    let otherSignal!: AbortSignal;
+    await policy.execute(
+      ({ signal }) => {
+        first = signal;
+      },
+      { signal: caller.signal },
+    );
+    const pending = track(policy.execute(hangs, { signal: caller.signal }));
+    await policy.execute(
+      ({ signal }) => {
+        otherSignal = signal;
+      },
+      { signal: other.signal },
+    );
+    const reason = new Error('request closed');
+    caller.abort(reason);
+    await flushPromises();
+    expect(pending()).toEqual({ state: 'rejected', value: reason });
+    expect(first.aborted).toBe(true); // settled early, as a shared deadline signal may
+    expect(first.reason).toBe(reason);
+    expect(otherSignal.aborted).toBe(false);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('calls of one caller that share a signal time out together at their deadline, with one error', async () => {
+    const clock = new ManualClock();
+    const policy = timeout({ ms: 100, clock });
+    const caller = new AbortController();
+    const a = track(policy.execute(hangs, { signal: caller.signal }));
+    const b = track(policy.execute(hangs, { signal: caller.signal }));
+    await clock.advanceAsync(99);
+    expect(a().state).toBe('pending');
+    await clock.advanceAsync(1);
+    const ea = (a() as { value: unknown }).value;
+    expect(isTimeoutError(ea)).toBe(true);
+    expect((b() as { value: unknown }).value).toBe(ea);
+    expect(caller.signal.aborted).toBe(false);
   });
 
   it('passes attempt and key through to the function', async () => {
