@@ -11,6 +11,11 @@ async function scrape(registry: Registry): Promise<Scrape> {
   return new Scrape(await registry.metrics());
 }
 
+/** The group's breaker calls of `outcome`, as scraped. */
+function calls(s: Scrape, outcome: string): number | undefined {
+  return s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome });
+}
+
 describe('prometheus: a CircuitBreakerGroup', () => {
   it('records its breakers under its name as they come and go: states counted, calls summed', async () => {
     const registry = new Registry();
@@ -28,12 +33,8 @@ describe('prometheus: a CircuitBreakerGroup', () => {
       closed: 1,
       open: 1,
     });
-    expect(
-      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'success' }),
-    ).toBe(1);
-    expect(
-      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'failure' }),
-    ).toBe(1);
+    expect(calls(s, 'success')).toBe(1);
+    expect(calls(s, 'failure')).toBe(1);
     expect(
       s.value('breakwater_circuit_transitions_total', { name: 'hosts', from: 'closed', to: 'open' }),
     ).toBe(1);
@@ -45,9 +46,7 @@ describe('prometheus: a CircuitBreakerGroup', () => {
       closed: 2,
       open: 0,
     });
-    expect(
-      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'success' }),
-    ).toBe(2);
+    expect(calls(s, 'success')).toBe(2);
 
     handle.dispose();
     s = await scrape(registry);
@@ -73,13 +72,8 @@ describe('prometheus: a CircuitBreakerGroup', () => {
       closed: 1,
       open: 0,
     });
-    expect(
-      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'success' }),
-    ).toBe(1);
-    expect(
-      s.value('breakwater_calls_total', { name: 'hosts', policy: 'circuit-breaker', outcome: 'rejected' }) ??
-        0,
-    ).toBe(0);
+    expect(calls(s, 'success')).toBe(1);
+    expect(calls(s, 'rejected') ?? 0).toBe(0);
     handle.dispose();
   });
 
