@@ -165,23 +165,7 @@ export const DEFAULTS = {
   window: { type: 'count', size: 100 },
 } as const;
 
-const KEYS = [
-  'name',
-  'failureThreshold',
-  'successThreshold',
-  'openTimeout',
-  'halfOpenMaxCalls',
-  'halfOpenTimeout',
-  'isFailure',
-  'failureRateThreshold',
-  'window',
-  'minimumCalls',
-  'slowCallDuration',
-  'slowCallRateThreshold',
-  'initialState',
-  'clock',
-  'store',
-];
+const KEYS = ['name', ...SETTINGS, 'initialState', 'clock', 'store'];
 
 /** A count window keeps one byte per call: 1 MB at most. */
 export const MAX_COUNT_WINDOW = 1_000_000;

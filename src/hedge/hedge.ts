@@ -14,7 +14,7 @@ import {
   type Priority,
   tryContextOf,
 } from '../policy.js';
-import { RetryBudget, type RetryBudgetOptions } from '../retry/budget.js';
+import { budgetOf, type RetryBudget, type RetryBudgetOptions } from '../retry/budget.js';
 import * as v from '../validate.js';
 import { LatencyRing } from './latency.js';
 
@@ -257,16 +257,7 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy, AdoptsD
     this.shouldHedge = o.shouldHedge === undefined ? undefined : v.func('shouldHedge', o.shouldHedge);
     this.name = o.name === undefined ? 'hedge' : v.string('name', o.name);
     this.clock = o.clock === undefined ? undefined : v.clock('clock', o.clock);
-    const budget = o.budget;
-    if (v.isInstance('budget', budget, RetryBudget)) {
-      if (this.clock !== undefined) (budget as RetryBudget)[ADOPT_DEFAULTS]({ clock: this.clock });
-      this.budget = budget as RetryBudget;
-    } else {
-      this.budget =
-        budget === undefined
-          ? undefined
-          : new RetryBudget({ clock: this.clock, ...v.object('budget', budget) });
-    }
+    this.budget = budgetOf(o.budget, this.clock);
   }
 
   /** What this policy is, for adapters that walk a pipeline. */

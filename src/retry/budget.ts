@@ -107,3 +107,15 @@ export class RetryBudget implements AdoptsDefaults {
     return Math.max(0, Math.floor(this.ratio * (w.calls - w.failures) + this.reserve - w.failures));
   }
 }
+
+/**
+ * @internal The `budget` option of a policy: a shared {@link RetryBudget} (which, given no
+ * clock, counts time on the policy's clock), or options to build one from, or none.
+ */
+export function budgetOf(budget: unknown, clock: Clock | undefined): RetryBudget | undefined {
+  if (v.isInstance('budget', budget, RetryBudget)) {
+    if (clock !== undefined) (budget as RetryBudget)[ADOPT_DEFAULTS]({ clock });
+    return budget as RetryBudget;
+  }
+  return budget === undefined ? undefined : new RetryBudget({ clock, ...v.object('budget', budget) });
+}

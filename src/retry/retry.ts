@@ -16,7 +16,7 @@ import {
 import * as v from '../validate.js';
 import { MAX_TIMER } from '../validate.js';
 import { type Backoff, exponential } from './backoff.js';
-import { RetryBudget, type RetryBudgetOptions } from './budget.js';
+import { budgetOf, type RetryBudget, type RetryBudgetOptions } from './budget.js';
 
 /** Options of {@link retry}. */
 export interface RetryOptions {
@@ -192,16 +192,7 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy, AdoptsD
     ) {
       throw new RangeError('retries: Infinity needs maxElapsed or budget to bound it, got neither');
     }
-    if (v.isInstance('budget', budget, RetryBudget)) {
-      // A shared budget given no clock counts time on this policy's clock, as one built from options does.
-      if (this.clock !== undefined) (budget as RetryBudget)[ADOPT_DEFAULTS]({ clock: this.clock });
-      this.budget = budget as RetryBudget;
-    } else {
-      this.budget =
-        budget === undefined
-          ? undefined
-          : new RetryBudget({ clock: this.clock, ...v.object('budget', budget) });
-    }
+    this.budget = budgetOf(budget, this.clock);
   }
 
   /** What this policy is, for adapters that walk a pipeline. */
