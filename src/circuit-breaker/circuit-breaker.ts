@@ -100,21 +100,21 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
   /** Whether the clock is settled: given in the options, or adopted from the first pipeline. */
   private clockFixed: boolean;
   /** Whether every call's duration is needed, whoever listens: for slow calls. */
-  private timed: boolean;
+  private timed!: boolean;
   /** Whether counting a call needs the time (a time window), which one clock read at settlement gives. */
-  private windowTimed: boolean;
-  private strategy: TripStrategy;
-  private isFailure: ((error: unknown) => boolean) | undefined;
-  private openTimeout: number | ((consecutiveOpens: number) => number);
-  private successThreshold: number;
-  private halfOpenMaxCalls: number;
+  private windowTimed!: boolean;
+  private strategy!: TripStrategy;
+  private isFailure!: ((error: unknown) => boolean) | undefined;
+  private openTimeout!: number | ((consecutiveOpens: number) => number);
+  private successThreshold!: number;
+  private halfOpenMaxCalls!: number;
   /**
    * The `halfOpenTimeout` option, 0 for none (the option's `Infinity`), and the
    * `slowCallDuration`, 0 unless `timed`: small integers by default, which V8 keeps in the
    * object itself where `Infinity` would take a boxed number per breaker.
    */
-  private halfOpenTimeout: number;
-  private slowCallDuration: number;
+  private halfOpenTimeout!: number;
+  private slowCallDuration!: number;
 
   private current: CircuitState = 'closed';
   /**
@@ -151,15 +151,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     this.clock = o.clock;
     this.clockFixed = o.ownClock;
     this.given = settingsOf(copy);
-    this.timed = o.slowCallDuration !== undefined;
-    this.windowTimed = o.window?.type === 'time';
-    this.isFailure = o.isFailure;
-    this.openTimeout = o.openTimeout;
-    this.successThreshold = o.successThreshold;
-    this.halfOpenMaxCalls = o.halfOpenMaxCalls;
-    this.halfOpenTimeout = o.halfOpenTimeout === Number.POSITIVE_INFINITY ? 0 : o.halfOpenTimeout;
-    this.slowCallDuration = o.slowCallDuration ?? 0;
-    this.strategy = buildStrategy(o);
+    this.apply(o, undefined);
 
     if (o.initialState !== undefined) {
       const longest = typeof o.openTimeout === 'number' ? o.openTimeout : MAX_TIMER;
@@ -236,6 +228,14 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     }
     const o = resolveOptions(given); // throws before anything changes
     this.given = given;
+    this.apply(o, this.strategy);
+    if (resetCounts) this.strategy.reset();
+    if (this.shared !== undefined) this.shared.config = sharedConfigOf(o);
+    if (this.listenerCount('configured') !== 0) this.emit('configured', { changed, resetCounts });
+  }
+
+  /** Takes the thresholds and timeouts of `o`; the trip strategy keeps what it can of `previous`. */
+  private apply(o: ResolvedOptions, previous: TripStrategy | undefined): void {
     this.timed = o.slowCallDuration !== undefined;
     this.windowTimed = o.window?.type === 'time';
     this.isFailure = o.isFailure;
@@ -244,10 +244,7 @@ export class CircuitBreaker extends Emitter<CircuitBreakerEvents> implements Pol
     this.halfOpenMaxCalls = o.halfOpenMaxCalls;
     this.halfOpenTimeout = o.halfOpenTimeout === Number.POSITIVE_INFINITY ? 0 : o.halfOpenTimeout;
     this.slowCallDuration = o.slowCallDuration ?? 0;
-    this.strategy = buildStrategy(o, this.strategy);
-    if (resetCounts) this.strategy.reset();
-    if (this.shared !== undefined) this.shared.config = sharedConfigOf(o);
-    if (this.listenerCount('configured') !== 0) this.emit('configured', { changed, resetCounts });
+    this.strategy = buildStrategy(o, previous);
   }
 
   /** What this policy is, for adapters that walk a pipeline (metrics, health). */
