@@ -70,7 +70,8 @@ export interface RateLimitOptions {
    * (the store answers when one would be free), not in a queue, so there is no order among
    * waiters of different processes. When the store fails or answers later than its
    * `commandTimeout`, calls are counted on this process's own buckets for a second (a
-   * `storeError` event), then the store is asked again.
+   * `storeError` event); then one call asks the store whether it is back while the others
+   * stay local, so a store that hangs delays one call a second, not all of them.
    * @default none (this process's own buckets)
    */
   store?: RateLimitStore;
@@ -211,6 +212,8 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
   private readonly rule: RateLimitRule;
   /** Until when (clock ms) calls are counted locally because the store failed. */
   private localUntil = Number.NEGATIVE_INFINITY;
+  /** Whether one call is asking a store that failed whether it is back: the others stay local meanwhile. */
+  private checking = false;
 
   constructor(options: RateLimitOptions) {
     super();
@@ -300,7 +303,10 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
     // A context nothing can abort is not aborted: its signal's getter is not worth reading.
     if (context.abortable && context.aborted) return Promise.reject(context.signal.reason);
     const now = (this.clock ?? systemClock).now();
-    if (this.store !== undefined && now >= this.localUntil) {
+    if (this.store !== undefined && now >= this.localUntil && !this.checking) {
+      // After a failure, one call finds out whether the store is back, so that a store that
+      // hangs costs one call its commandTimeout, not every call meanwhile.
+      if (this.localUntil !== Number.NEGATIVE_INFINITY) this.checking = true;
       let key: unknown;
       try {
         key = this.keyOf === undefined ? undefined : this.keyOf(context);
@@ -344,8 +350,11 @@ export class RateLimitPolicy extends Emitter<RateLimitEvents> implements Policy,
       let wait: number;
       try {
         wait = await this.ask(store, clock, key);
+        this.checking = false;
+        this.localUntil = Number.NEGATIVE_INFINITY;
       } catch (error) {
         const now = clock.now();
+        this.checking = false;
         this.localUntil = now + LOCAL_AFTER_STORE_ERROR;
         if (this.listenerCount('storeError') !== 0)
           this.emit('storeError', { error, localFor: LOCAL_AFTER_STORE_ERROR });

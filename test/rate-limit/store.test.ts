@@ -117,6 +117,31 @@ describe('rateLimit with a store', () => {
     expect(asked).toHaveLength(2);
   });
 
+  it('after a failure, one call asks the store whether it is back while the others stay local', async () => {
+    const clock = new ManualClock();
+    const { store, asked } = fakeStore(clock);
+    const limiter = rateLimit({ limit: 100, interval: 1_000, store, clock });
+    store.hanging = true;
+    const first = track(limiter.execute(() => 'a'));
+    await clock.advanceAsync(50); // commandTimeout: local for a second
+    expect(first()).toEqual({ state: 'fulfilled', value: 'a' });
+    clock.advance(1_000);
+    const checking = track(limiter.execute(() => 'b'));
+    const others = [1, 2, 3].map((i) => track(limiter.execute(() => i)));
+    await flushPromises();
+    expect(others.map((o) => o())).toEqual([1, 2, 3].map((value) => ({ state: 'fulfilled', value })));
+    expect(checking().state).toBe('pending');
+    expect(asked).toHaveLength(2); // the first call, and the one checking
+    store.hanging = false;
+    await clock.advanceAsync(50);
+    expect(checking()).toEqual({ state: 'fulfilled', value: 'b' });
+    // Still failing: local for another second. Once a check succeeds, every call asks the store again.
+    clock.advance(1_000);
+    await limiter.execute(() => 'c');
+    await Promise.all([limiter.execute(() => 'd'), limiter.execute(() => 'e')]);
+    expect(asked).toHaveLength(5);
+  });
+
   it('a store that does not answer within its commandTimeout counts as failed', async () => {
     const clock = new ManualClock();
     const { store } = fakeStore(clock);
